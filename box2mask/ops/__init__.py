@@ -1,0 +1,2 @@
+"""Compiled ops of Box2Mask, each with a pure-PyTorch reference beside it."""
+from ._extension import cuda_built, load_extension
