@@ -6,8 +6,16 @@ MODEL ?= c
 setup:
 	bash scripts/setup.sh
 
+demo: setup
+	$(PY) scripts/run_demo.py --model $(MODEL)
+
 test: setup
 	$(PY) -m pytest -q tests
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow tests
+
+bench: setup
+	$(PY) benchmarks/bench_levelset.py
+	$(PY) benchmarks/bench_tree_filter.py
+	$(PY) benchmarks/bench_msdeform_attn.py
