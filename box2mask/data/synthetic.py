@@ -29,6 +29,7 @@ CLI::
 
     python -m box2mask.data.synthetic --out DIR [--num-train 200 --num-val 50 --size 320 --seed 0]
 """
+
 import argparse
 import json
 import math
@@ -194,7 +195,7 @@ def _shape_mask(rng, category_id, size):
     outer = outer @ rot.T
     lo, hi = outer.min(axis=0), outer.max(axis=0)
     scale = (size - 1) / float((hi - lo).max())
-    extent = np.floor((hi - lo) * scale).astype(int) + 1  # (w, h), max == size
+    extent = np.floor((hi - lo) * scale + 1e-6).astype(int) + 1  # (w, h), max == size
 
     def fill(pts):
         canvas = np.zeros((extent[1], extent[0]), np.uint8)
@@ -478,7 +479,8 @@ def main(argv=None):
     for split, coco in (("train", train), ("val", val)):
         counts = np.bincount([a["category_id"] for a in coco["annotations"]], minlength=5)[1:]
         per_class = ", ".join(f"{names[i + 1]} {int(n)}" for i, n in enumerate(counts))
-        print(f"{split}: {len(coco['images'])} images, {len(coco['annotations'])} instances ({per_class})")
+        num_images, num_anns = len(coco["images"]), len(coco["annotations"])
+        print(f"{split}: {num_images} images, {num_anns} instances ({per_class})")
     print(f"wrote {args.out} in {time.perf_counter() - start:.1f} s")
 
 

@@ -11,6 +11,7 @@ CLI (the last printed line is the summary)::
     python -m box2mask.evaluation.box_baselines --json DIR/val.json --images DIR/val \
         --method box-fill
 """
+
 import argparse
 import contextlib
 import io
@@ -145,7 +146,9 @@ def evaluate_box_baseline(json_file, image_root, mask_fn: MaskFn, verbose: bool 
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         h, w = image.shape[:2]
         if (h, w) != (info["height"], info["width"]):
-            raise ValueError(f"{path} is {w}x{h} but the json says {info['width']}x{info['height']}")
+            raise ValueError(
+                f"{path} is {w}x{h} but the json says {info['width']}x{info['height']}"
+            )
         xywh = np.array([a["bbox"] for a in anns], dtype=np.float32)
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         masks = np.asarray(mask_fn(image, boxes))
