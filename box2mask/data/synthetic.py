@@ -337,7 +337,7 @@ def render_sample(rng: np.random.Generator, image_size: int = 320) -> SyntheticS
         _draw_distractors(rng, canvas, labels, int(rng.integers(1, 4)), small=True)
     if rng.random() < 0.5:  # soft edges
         canvas = cv2.GaussianBlur(canvas, (3, 3), rng.uniform(0.5, 1.0))
-    canvas += rng.normal(0.0, rng.uniform(3.0, 12.0), canvas.shape).astype(np.float32)
+    canvas += rng.uniform(3.0, 12.0) * rng.standard_normal(canvas.shape, dtype=np.float32)
     image = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
 
     visible = np.bincount(labels.ravel(), minlength=len(drawn) + 1)
@@ -389,11 +389,11 @@ def _write_split(out_dir, split, num_images, image_size, seed, with_masks):
     for index in range(num_images):
         sample = render_sample(sample_rng(seed, split, index), image_size)
         file_name = f"{index:06d}.png"
-        # PNG of fixed compression: same array -> same bytes.
+        # Fixed PNG settings: the same array gives the same bytes.
         ok = cv2.imwrite(
             str(image_dir / file_name),
             cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_PNG_COMPRESSION, 3],
+            [cv2.IMWRITE_PNG_COMPRESSION, 1],
         )
         if not ok:
             raise OSError(f"could not write {image_dir / file_name}")
