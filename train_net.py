@@ -68,12 +68,31 @@ class Trainer(DefaultTrainer):
                     group["lr"] = group["lr"] * cfg.SOLVER.BACKBONE_MULTIPLIER
         name = cfg.SOLVER.OPTIMIZER.upper()
         if name == "ADAMW":
-            optim = maybe_add_gradient_clipping(cfg, torch.optim.AdamW)
-            return optim(params, lr=cfg.SOLVER.BASE_LR, betas=(0.9, 0.999))
-        if name == "SGD":
-            optim = maybe_add_gradient_clipping(cfg, torch.optim.SGD)
-            return optim(params, lr=cfg.SOLVER.BASE_LR, momentum=cfg.SOLVER.MOMENTUM)
-        raise ValueError(f"SOLVER.OPTIMIZER must be ADAMW or SGD, got {cfg.SOLVER.OPTIMIZER!r}")
+            optim, kwargs = torch.optim.AdamW, {"betas": (0.9, 0.999)}
+        elif name == "SGD":
+            optim, kwargs = torch.optim.SGD, {"momentum": cfg.SOLVER.MOMENTUM}
+        else:
+            raise ValueError(f"SOLVER.OPTIMIZER must be ADAMW or SGD, got {cfg.SOLVER.OPTIMIZER!r}")
+        clip = cfg.SOLVER.CLIP_GRADIENTS
+        if clip.ENABLED and clip.CLIP_TYPE == "full_model":
+            optim = with_full_model_clipping(optim, clip.CLIP_VALUE)
+        else:
+            optim = maybe_add_gradient_clipping(cfg, optim)
+        return optim(params, lr=cfg.SOLVER.BASE_LR, **kwargs)
+
+
+def with_full_model_clipping(optim_cls, max_norm: float):
+    """``optim_cls`` whose ``step`` first clips the gradient norm of all parameters together
+    (detectron2's own clipping is per parameter)."""
+
+    class FullModelGradientClipping(optim_cls):
+        def step(self, closure=None):
+            params = [p for group in self.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            return super().step(closure=closure)
+
+    FullModelGradientClipping.__name__ = f"{optim_cls.__name__}WithFullModelClipping"
+    return FullModelGradientClipping
 
 
 def setup(args):
