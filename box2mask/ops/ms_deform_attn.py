@@ -14,6 +14,8 @@ Location convention: (x, y) normalised to [0, 1], (0, 0) the top-left corner of 
 pixel centres at ((i + 0.5) / W_l, (j + 0.5) / H_l); bilinear interpolation with zero padding
 outside the map, i.e. ``grid_sample(2 * loc - 1, align_corners=False, padding_mode="zeros")``.
 """
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -101,6 +103,22 @@ def _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, 
     return B, S, M, D, Q, L, P
 
 
+@functools.lru_cache(maxsize=None)
+def _load_ops():
+    """Load ``box2mask._C`` and register the ops' shape functions ("fake" kernels), which let
+    ``torch.compile`` and ``torch.library.opcheck`` trace them. Runs once."""
+    load_extension()
+
+    @torch.library.register_fake("box2mask::ms_deform_attn_forward")
+    def _forward_fake(value, spatial_shapes, level_start_index, sampling_locations, weights):
+        B, _, M, D = value.shape
+        return value.new_empty((B, sampling_locations.shape[1], M * D))
+
+    @torch.library.register_fake("box2mask::ms_deform_attn_backward")
+    def _backward_fake(value, spatial_shapes, level_start_index, locations, weights, grad_out):
+        return torch.empty_like(value), torch.empty_like(locations), torch.empty_like(weights)
+
+
 class _MSDeformAttnFunction(torch.autograd.Function):
     """Autograd of the compiled op; inputs are contiguous, one dtype (float32 or float64)."""
 
@@ -153,7 +171,7 @@ def ms_deform_attn(value, spatial_shapes, level_start_index, sampling_locations,
         Tensor: [B, Q, M * D], heads concatenated (head m in channels m * D ... m * D + D - 1).
     """
     _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-    load_extension()
+    _load_ops()
     out_dtype = value.dtype
     compute_dtype = torch.float64 if value.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=value.device.type, enabled=False):
