@@ -123,7 +123,9 @@ class _MSDeformAttnFunction(torch.autograd.Function):
     """Autograd of the compiled op; inputs are contiguous, one dtype (float32 or float64)."""
 
     @staticmethod
-    def forward(ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    def forward(
+        ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights
+    ):
         out = torch.ops.box2mask.ms_deform_attn_forward(
             value, spatial_shapes, level_start_index, sampling_locations, attention_weights
         )
