@@ -1,7 +1,7 @@
 // Host-side argument checks of the multi-scale deformable attention kernels (CPU and CUDA).
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 namespace box2mask {
 namespace msda {

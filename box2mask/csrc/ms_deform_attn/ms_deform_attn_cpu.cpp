@@ -12,7 +12,9 @@
 // The location and attention-weight gradients of a point are written by the one task that
 // owns its (batch, head, query), so they need no reduction.
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
 
 #include <algorithm>
 
