@@ -38,7 +38,8 @@ struct Corners {
 };
 
 // Fills `c` for the normalised location (x, y) on a height x width map. Returns false (and
-// leaves `c` unspecified) when no corner lies inside the map, including NaN locations.
+// leaves `c` unspecified) when the point lies a pixel or more outside the map, so that no
+// corner is inside, or is NaN.
 template <typename T>
 HOST_DEVICE_INLINE bool bilinear_corners(T x, T y, int64_t height, int64_t width, Corners<T>& c) {
   // Continuous pixel coordinates: pixel i covers [i, i + 1) * (1 / W), its centre maps to i.
