@@ -1,2 +1,3 @@
 """Compiled ops of Box2Mask, each with a pure-PyTorch reference beside it."""
 from ._extension import cuda_built, load_extension
+from .ms_deform_attn import ms_deform_attn, ms_deform_attn_reference
