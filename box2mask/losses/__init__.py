@@ -4,6 +4,7 @@
 Only the projection Dice is real here; the level-set and LCM terms return graph-connected
 zeros. The losses branch provides the full implementations with the same signatures.
 """
+
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -41,7 +42,9 @@ def boxes_to_mask_grid(
     return int_boxes, (in_y[:, :, None] & in_x[:, None, :]).float()
 
 
-def mask_supervised_loss(mask_logits: torch.Tensor, gt_masks: torch.Tensor) -> Dict[str, torch.Tensor]:
+def mask_supervised_loss(
+    mask_logits: torch.Tensor, gt_masks: torch.Tensor
+) -> Dict[str, torch.Tensor]:
     """Dice + BCE against ground-truth masks, averaged over instances (unweighted here).
 
     Args:

@@ -7,6 +7,7 @@ targets (one dict per image, built by the meta-architecture):
     "labels": [n] long; "boxes": [n, 4] float (x0, y0, x1, y1) in mask-resolution pixels;
     "masks": [n, H, W] float (only with ``SUPERVISION mask``).
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch

@@ -9,6 +9,7 @@ Inputs, for a batch of B images, Q queries, C classes, masks at H×W (mask resol
     targets[b]["boxes"]:    [n_b, 4] float (x0, y0, x1, y1) in mask-resolution pixels
     targets[b]["masks"]:    [n_b, H, W] float in [0, 1] (only the mask matcher reads it)
 """
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -67,6 +68,7 @@ def box_projection_targets(
     Returns:
         proj_x [n, width], proj_y [n, height], float in {0, 1}.
     """
+
     def project(lo, hi, size):
         start = lo.floor().clamp(0, size - 1)
         end = torch.maximum(hi.ceil(), start + 1).clamp(max=size)
@@ -158,8 +160,7 @@ class MaskHungarianMatcher(_HungarianMatcher):
     """
 
     @configurable
-    def __init__(self, *, cost_class: float = 2.0, cost_dice: float = 5.0,
-                 cost_bce: float = 5.0):
+    def __init__(self, *, cost_class: float = 2.0, cost_dice: float = 5.0, cost_bce: float = 5.0):
         """
         Args:
             cost_class, cost_dice, cost_bce: weights of the class, Dice and BCE costs.

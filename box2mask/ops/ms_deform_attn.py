@@ -4,6 +4,7 @@
 The real module (compiled CPU/CUDA kernels + autograd Function) comes from the op branch;
 this file only provides the same functional API so the Box2Mask-T model can be built and tested.
 """
+
 from typing import Sequence
 
 import torch
@@ -44,8 +45,9 @@ def ms_deform_attn_reference(
         # [B, Q, M, P, 2] -> [B*M, Q, P, 2]
         g = grids[:, :, :, lvl].transpose(1, 2).flatten(0, 1)
         # [B*M, D, Q, P]
-        sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros",
-                                     align_corners=False))
+        sampled.append(
+            F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False)
+        )
     # [B, Q, M, L, P] -> [B*M, 1, Q, L*P]
     weights = attention_weights.transpose(1, 2).reshape(B * M, 1, Q, L * P)
     # [B*M, D, Q, L*P] -> [B*M, D, Q]

@@ -1,4 +1,5 @@
 """Tiny Box2Mask-T set-up shared by the tests: a weightless 4-level conv backbone and a cfg."""
+
 import pytest
 import torch
 from detectron2.config import get_cfg

@@ -72,10 +72,12 @@ def test_inference_blank_image_and_output_size():
     model = build_model(make_tiny_cfg())
     model.eval()
     with torch.no_grad():
-        out = model([
-            {"image": torch.zeros(3, 70, 90, dtype=torch.uint8), "height": 140, "width": 180},
-            {"image": torch.full((3, 50, 37), 255, dtype=torch.uint8)},
-        ])
+        out = model(
+            [
+                {"image": torch.zeros(3, 70, 90, dtype=torch.uint8), "height": 140, "width": 180},
+                {"image": torch.full((3, 50, 37), 255, dtype=torch.uint8)},
+            ]
+        )
     assert len(out) == 2
     for result, size in zip(out, [(140, 180), (50, 37)]):
         inst = result["instances"]

@@ -26,9 +26,13 @@ def _load(path):
 
 def test_all_t_configs_found():
     names = {p.relative_to(CONFIGS).as_posix() for p in T_CONFIGS}
-    assert {"Base-Box2Mask-T.yaml", "coco/box2mask_t_R_50_50ep.yaml",
-            "voc/box2mask_t_R_50_50ep.yaml", "lits/box2mask_t_R_50.yaml",
-            "demo/box2mask_t_effnet_lite0.yaml"} <= names
+    assert {
+        "Base-Box2Mask-T.yaml",
+        "coco/box2mask_t_R_50_50ep.yaml",
+        "voc/box2mask_t_R_50_50ep.yaml",
+        "lits/box2mask_t_R_50.yaml",
+        "demo/box2mask_t_effnet_lite0.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", T_CONFIGS, ids=lambda p: p.name)

@@ -75,14 +75,22 @@ def test_pixel_decoder_shapes_odd_sizes(size):
 def test_pixel_decoder_rejects_unknown_feature():
     backbone = TinyBackbone()
     with pytest.raises(ValueError, match="DEFORM_IN_FEATURES"):
-        MSDeformAttnPixelDecoder(backbone.output_shape(), transformer_in_features=["res6"],
-                                 conv_dim=32, mask_dim=32)
+        MSDeformAttnPixelDecoder(
+            backbone.output_shape(), transformer_in_features=["res6"], conv_dim=32, mask_dim=32
+        )
 
 
 def _transformer_decoder(layers=4, queries=5):
     return MultiScaleMaskedTransformerDecoder(
-        32, num_classes=NUM_CLASSES, hidden_dim=32, num_queries=queries, nheads=4,
-        dim_feedforward=64, dec_layers=layers, pre_norm=False, mask_dim=24,
+        32,
+        num_classes=NUM_CLASSES,
+        hidden_dim=32,
+        num_queries=queries,
+        nheads=4,
+        dim_feedforward=64,
+        dec_layers=layers,
+        pre_norm=False,
+        mask_dim=24,
     )
 
 
@@ -90,8 +98,15 @@ def _transformer_decoder(layers=4, queries=5):
 def test_transformer_decoder_shapes(pre_norm):
     backbone, pixel = _pixel_decoder()
     dec = MultiScaleMaskedTransformerDecoder(
-        32, num_classes=NUM_CLASSES, hidden_dim=48, num_queries=5, nheads=4,
-        dim_feedforward=64, dec_layers=4, pre_norm=pre_norm, mask_dim=24,
+        32,
+        num_classes=NUM_CLASSES,
+        hidden_dim=48,
+        num_queries=5,
+        nheads=4,
+        dim_feedforward=64,
+        dec_layers=4,
+        pre_norm=pre_norm,
+        mask_dim=24,
     )
     mask_features, _, multi_scale = pixel.forward_features(backbone(torch.randn(2, 3, 70, 90)))
     out = dec(multi_scale, mask_features)

@@ -59,12 +59,14 @@ def test_box_matcher_prefers_matching_projections():
     logits, masks = _outputs()
     masks[0, 2, 1:4, 2:6] = 10.0  # query 2 fills box A
     masks[0, 0, 5:8, 6:10] = 10.0  # query 0 fills box B
-    targets = [{
-        "labels": torch.tensor([1, 0]),
-        "boxes": torch.tensor([[2.0, 1.0, 6.0, 4.0], [6.0, 5.0, 10.0, 8.0]]),
-    }]
+    targets = [
+        {
+            "labels": torch.tensor([1, 0]),
+            "boxes": torch.tensor([[2.0, 1.0, 6.0, 4.0], [6.0, 5.0, 10.0, 8.0]]),
+        }
+    ]
     matcher = BoxHungarianMatcher(cost_class=2.0, cost_box=5.0)
-    (src, tgt), = matcher({"pred_logits": logits, "pred_masks": masks}, targets)
+    ((src, tgt),) = matcher({"pred_logits": logits, "pred_masks": masks}, targets)
     assert dict(zip(tgt.tolist(), src.tolist())) == {0: 2, 1: 0}
 
 
@@ -72,13 +74,15 @@ def test_box_matcher_nan_predictions_and_empty_targets():
     logits, masks = _outputs()
     masks[0, 1] = math.nan
     logits[0, 3] = math.inf
-    targets = [{"labels": torch.tensor([0, 2]), "boxes": torch.tensor([[0.0, 0, 3, 3], [4, 4, 9, 7]])}]
+    targets = [
+        {"labels": torch.tensor([0, 2]), "boxes": torch.tensor([[0.0, 0, 3, 3], [4, 4, 9, 7]])}
+    ]
     matcher = BoxHungarianMatcher(cost_class=2.0, cost_box=5.0)
-    (src, tgt), = matcher({"pred_logits": logits, "pred_masks": masks}, targets)
+    ((src, tgt),) = matcher({"pred_logits": logits, "pred_masks": masks}, targets)
     assert len(src) == 2 and sorted(tgt.tolist()) == [0, 1]
     assert not ({1, 3} & set(src.tolist()))  # queries with NaN costs are avoided
     empty = [{"labels": torch.zeros(0, dtype=torch.long), "boxes": torch.zeros(0, 4)}]
-    (src, tgt), = matcher({"pred_logits": logits, "pred_masks": masks}, empty)
+    ((src, tgt),) = matcher({"pred_logits": logits, "pred_masks": masks}, empty)
     assert src.numel() == 0 and tgt.numel() == 0
 
 
@@ -90,5 +94,5 @@ def test_mask_matcher():
     masks[0, 3] = gt[0] * 20 - 10
     masks[0, 1] = gt[1] * 20 - 10
     targets = [{"labels": torch.tensor([0, 1]), "boxes": torch.zeros(2, 4), "masks": gt}]
-    (src, tgt), = MaskHungarianMatcher()({"pred_logits": logits, "pred_masks": masks}, targets)
+    ((src, tgt),) = MaskHungarianMatcher()({"pred_logits": logits, "pred_masks": masks}, targets)
     assert dict(zip(tgt.tolist(), src.tolist())) == {0: 3, 1: 1}

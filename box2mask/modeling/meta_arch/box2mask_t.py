@@ -4,6 +4,7 @@ decoder → masked-attention transformer decoder → box-level matching and leve
 Shape glossary: B images, Q queries, C classes, H_p×W_p padded input, H×W mask resolution
 (H_p / common_stride), k instances kept per image.
 """
+
 from typing import Dict, List, Tuple
 
 import torch
@@ -148,8 +149,9 @@ class Box2MaskT(nn.Module):
 
     def preprocess_image(self, batched_inputs: List[Dict]) -> ImageList:
         """Normalise and pad to ``size_divisibility``: tensor [B, 3, H_p, W_p]."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std
-                  for x in batched_inputs]
+        images = [
+            (x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs
+        ]
         return ImageList.from_tensors(images, self.size_divisibility)
 
     def forward(self, batched_inputs: List[Dict]):
@@ -172,12 +174,19 @@ class Box2MaskT(nn.Module):
             outputs["pred_logits"], outputs["pred_masks"], batched_inputs, images.image_sizes
         ):
             out_size = (x.get("height", size[0]), x.get("width", size[1]))
-            results.append({
-                "instances": instance_inference(
-                    logits, masks, size, out_size, padded_size=images.tensor.shape[-2:],
-                    topk=self.test_topk_per_image, mask_threshold=self.mask_threshold,
-                )
-            })
+            results.append(
+                {
+                    "instances": instance_inference(
+                        logits,
+                        masks,
+                        size,
+                        out_size,
+                        padded_size=images.tensor.shape[-2:],
+                        topk=self.test_topk_per_image,
+                        mask_threshold=self.mask_threshold,
+                    )
+                }
+            )
         return results
 
     def prepare_targets(
@@ -208,11 +217,13 @@ class Box2MaskT(nn.Module):
                 "mapper with MODEL.BOX2MASK.SUPERVISION mask (it keeps the masks)"
             )
         gt = inst.gt_masks
-        gt = gt.tensor if isinstance(gt, BitMasks) else BitMasks.from_polygon_masks(
-            gt, *inst.image_size).tensor
+        gt = (
+            gt.tensor
+            if isinstance(gt, BitMasks)
+            else BitMasks.from_polygon_masks(gt, *inst.image_size).tensor
+        )
         padded = gt.new_zeros((len(gt),) + tuple(pad_size), dtype=torch.float32)
         padded[:, : gt.shape[1], : gt.shape[2]] = gt.float()
         if len(gt) == 0:
             return padded.new_zeros((0,) + tuple(mask_size))
-        return F.interpolate(padded[None], size=mask_size, mode="bilinear",
-                             align_corners=False)[0]
+        return F.interpolate(padded[None], size=mask_size, mode="bilinear", align_corners=False)[0]

@@ -3,6 +3,7 @@
 Shape glossary: B batch, Q queries, S = Σ_l H_l·W_l flattened pixels of all levels,
 L levels, M heads, P sampling points per head and level, D = d_model / M.
 """
+
 import math
 
 import torch

@@ -2,6 +2,7 @@
 
 Shape glossary: B batch, C channels (``conv_dim``), L encoder levels, S = Σ_l H_l·W_l.
 """
+
 from typing import Dict, List, Tuple
 
 import fvcore.nn.weight_init as weight_init
@@ -20,8 +21,9 @@ __all__ = ["MSDeformAttnEncoder", "MSDeformAttnPixelDecoder"]
 class MSDeformAttnEncoderLayer(nn.Module):
     """Deformable self-attention over all levels, then a ReLU FFN; post-norm."""
 
-    def __init__(self, d_model: int, d_ffn: int, dropout: float, n_levels: int, n_heads: int,
-                 n_points: int):
+    def __init__(
+        self, d_model: int, d_ffn: int, dropout: float, n_levels: int, n_heads: int, n_points: int
+    ):
         super().__init__()
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.dropout1 = nn.Dropout(dropout)
@@ -47,13 +49,20 @@ class MSDeformAttnEncoder(nn.Module):
         d_model, nhead, num_layers, dim_feedforward, dropout, num_levels, n_points: sizes.
     """
 
-    def __init__(self, *, d_model: int = 256, nhead: int = 8, num_layers: int = 6,
-                 dim_feedforward: int = 1024, dropout: float = 0.0, num_levels: int = 3,
-                 n_points: int = 4):
+    def __init__(
+        self,
+        *,
+        d_model: int = 256,
+        nhead: int = 8,
+        num_layers: int = 6,
+        dim_feedforward: int = 1024,
+        dropout: float = 0.0,
+        num_levels: int = 3,
+        n_points: int = 4,
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
-            MSDeformAttnEncoderLayer(d_model, dim_feedforward, dropout, num_levels, nhead,
-                                     n_points)
+            MSDeformAttnEncoderLayer(d_model, dim_feedforward, dropout, num_levels, nhead, n_points)
             for _ in range(num_layers)
         )
         self.level_embed = nn.Parameter(torch.empty(num_levels, d_model))
@@ -142,7 +151,10 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.transformer_in_features = enc
         self.transformer_num_levels = len(enc)
         self.input_proj = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(input_shape[k].channels, conv_dim, 1), get_norm(norm, conv_dim) or nn.Identity())
+            nn.Sequential(
+                nn.Conv2d(input_shape[k].channels, conv_dim, 1),
+                get_norm(norm, conv_dim) or nn.Identity(),
+            )
             for k in enc
         )
         for proj in self.input_proj:
@@ -167,7 +179,8 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.common_stride = common_stride
         finest_enc_stride = min(input_shape[k].stride for k in enc)
         lateral_names = [
-            k for k in self.in_features
+            k
+            for k in self.in_features
             if common_stride <= input_shape[k].stride < finest_enc_stride
         ]
         self.lateral_features = lateral_names[::-1]  # coarse to fine
@@ -175,10 +188,18 @@ class MSDeformAttnPixelDecoder(nn.Module):
         self.lateral_convs = nn.ModuleList()
         self.output_convs = nn.ModuleList()
         for k in self.lateral_features:
-            lateral = Conv2d(input_shape[k].channels, conv_dim, 1, bias=use_bias,
-                             norm=get_norm(norm, conv_dim))
-            output = Conv2d(conv_dim, conv_dim, 3, padding=1, bias=use_bias,
-                            norm=get_norm(norm, conv_dim), activation=F.relu)
+            lateral = Conv2d(
+                input_shape[k].channels, conv_dim, 1, bias=use_bias, norm=get_norm(norm, conv_dim)
+            )
+            output = Conv2d(
+                conv_dim,
+                conv_dim,
+                3,
+                padding=1,
+                bias=use_bias,
+                norm=get_norm(norm, conv_dim),
+                activation=F.relu,
+            )
             weight_init.c2_xavier_fill(lateral)
             weight_init.c2_xavier_fill(output)
             self.lateral_convs.append(lateral)
@@ -224,11 +245,13 @@ class MSDeformAttnPixelDecoder(nn.Module):
             z.transpose(1, 2).reshape(b, -1, int(h), int(w))
             for z, (h, w) in zip(memory.split(sizes, dim=1), spatial_shapes.tolist())
         ]
-        for name, lateral, output in zip(self.lateral_features, self.lateral_convs,
-                                         self.output_convs):
+        for name, lateral, output in zip(
+            self.lateral_features, self.lateral_convs, self.output_convs
+        ):
             cur = lateral(features[name].float())
-            y = cur + F.interpolate(outs[-1], size=cur.shape[-2:], mode="bilinear",
-                                    align_corners=False)
+            y = cur + F.interpolate(
+                outs[-1], size=cur.shape[-2:], mode="bilinear", align_corners=False
+            )
             outs.append(output(y))
         multi_scale = outs[: self.maskformer_num_feature_levels]
         return self.mask_features(outs[-1]), outs[0], multi_scale

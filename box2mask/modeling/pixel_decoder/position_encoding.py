@@ -1,4 +1,5 @@
 """2-D sine positional encoding (DETR's ``normalize=True`` variant), shared by both decoders."""
+
 import math
 
 import torch
@@ -16,8 +17,9 @@ class PositionEmbeddingSine(nn.Module):
         scale: positions are normalised to [0, scale].
     """
 
-    def __init__(self, num_pos_feats: int = 128, temperature: float = 10000.0,
-                 scale: float = 2 * math.pi):
+    def __init__(
+        self, num_pos_feats: int = 128, temperature: float = 10000.0, scale: float = 2 * math.pi
+    ):
         super().__init__()
         self.num_pos_feats = num_pos_feats
         self.temperature = temperature
@@ -33,7 +35,9 @@ class PositionEmbeddingSine(nn.Module):
         y = y / (h + eps) * self.scale  # [H]
         xx = xx / (w + eps) * self.scale  # [W]
         dim_t = torch.arange(self.num_pos_feats, device=x.device, dtype=torch.float32)
-        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats)
+        dim_t = self.temperature ** (
+            2 * torch.div(dim_t, 2, rounding_mode="floor") / self.num_pos_feats
+        )
         pos_y = y[:, None] / dim_t  # [H, F]
         pos_x = xx[:, None] / dim_t  # [W, F]
         pos_y = torch.stack((pos_y[:, 0::2].sin(), pos_y[:, 1::2].cos()), dim=2).flatten(1)

@@ -2,6 +2,7 @@
 
 Shape glossary: Q queries, B batch, K keys (pixels of one level), C channels, M heads.
 """
+
 from typing import Optional
 
 import torch
@@ -68,7 +69,9 @@ class CrossAttentionLayer(nn.Module):
         """
         x = self.norm(tgt) if self.normalize_before else tgt
         out = self.multihead_attn(
-            query=_with_pos(x, query_pos), key=_with_pos(memory, pos), value=memory,
+            query=_with_pos(x, query_pos),
+            key=_with_pos(memory, pos),
+            value=memory,
             attn_mask=memory_mask,
         )[0]
         tgt = tgt + self.dropout(out)
@@ -78,8 +81,13 @@ class CrossAttentionLayer(nn.Module):
 class FFNLayer(nn.Module):
     """Two-layer ReLU feed-forward block with a residual and LayerNorm."""
 
-    def __init__(self, d_model: int, dim_feedforward: int = 2048, dropout: float = 0.0,
-                 normalize_before=False):
+    def __init__(
+        self,
+        d_model: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.0,
+        normalize_before=False,
+    ):
         super().__init__()
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
@@ -101,9 +109,7 @@ class MLP(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int):
         super().__init__()
         dims = [input_dim] + [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(
-            nn.Linear(i, o) for i, o in zip(dims, dims[1:] + [output_dim])
-        )
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:] + [output_dim]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):

@@ -3,6 +3,7 @@
 Shape glossary: B batch, Q queries, C hidden channels, K = C_mask mask-embedding channels,
 H×W mask resolution (stride ``common_stride`` of the padded input), M heads, L = 3 levels.
 """
+
 from typing import Dict, List
 
 import fvcore.nn.weight_init as weight_init
