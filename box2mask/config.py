@@ -117,3 +117,10 @@ def add_box2mask_config(cfg):
     # threshold of the binary masks (0 = probability 0.5).
     cfg.MODEL.BOX2MASK_T.TEST_TOPK_PER_IMAGE = 100
     cfg.MODEL.BOX2MASK_T.MASK_THRESHOLD = 0.0
+    # Swin backbone from timm (``MODEL.BACKBONE.NAME: build_timm_swin_backbone``): timm model
+    # name, load timm's ImageNet weights, stochastic depth, outputs (res2..res5, strides 4..32).
+    cfg.MODEL.BOX2MASK_T.SWIN = CN()
+    cfg.MODEL.BOX2MASK_T.SWIN.NAME = "swin_large_patch4_window12_384"
+    cfg.MODEL.BOX2MASK_T.SWIN.PRETRAINED = True
+    cfg.MODEL.BOX2MASK_T.SWIN.DROP_PATH_RATE = 0.3
+    cfg.MODEL.BOX2MASK_T.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]

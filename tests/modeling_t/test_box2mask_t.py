@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, PolygonMasks
 
@@ -121,3 +122,18 @@ def test_mask_supervision_path():
     assert "loss_mask_dice" in losses and "loss_mask_bce" in losses
     assert "loss_mask_proj" not in losses
     _total(losses).backward()
+
+
+def test_resample_to_output_matches_two_step_resize_on_smooth_input():
+    from box2mask.modeling.meta_arch.box2mask_t import resample_to_output
+
+    # a linear ramp is reproduced exactly by bilinear sampling (away from the border)
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(24.0), indexing="ij")
+    masks = (2 * xx + yy)[None]  # [1, 16, 24] over a padded 64×96 input (stride 4)
+    out = resample_to_output(masks, (60, 80), (30, 40), (64, 96))
+    assert out.shape == (1, 30, 40)
+    two_step = F.interpolate(masks[None], size=(64, 96), mode="bilinear", align_corners=False)
+    two_step = F.interpolate(
+        two_step[:, :, :60, :80], size=(30, 40), mode="bilinear", align_corners=False
+    )[0]
+    assert torch.allclose(out[:, 2:-2, 2:-2], two_step[:, 2:-2, 2:-2], atol=1e-4)

@@ -135,3 +135,21 @@ def test_transformer_decoder_all_masked_rows_are_unmasked():
 def test_transformer_decoder_wrong_levels():
     with pytest.raises(ValueError, match="3 feature levels"):
         _transformer_decoder()([torch.randn(1, 32, 4, 4)] * 2, torch.randn(1, 24, 8, 8))
+
+
+def test_timm_swin_backbone_tiny():
+    from box2mask.modeling.backbone import TimmSwinBackbone
+
+    backbone = TimmSwinBackbone(
+        model_name="swin_tiny_patch4_window7_224",
+        pretrained=False,
+        drop_path_rate=0.0,
+        model_kwargs=dict(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 2, 2, 4)),
+    )
+    shapes = backbone.output_shape()
+    assert [shapes[k].stride for k in ("res2", "res3", "res4", "res5")] == [4, 8, 16, 32]
+    out = backbone(torch.randn(1, 3, 64, 96))
+    for k, v in out.items():
+        assert v.shape == (1, shapes[k].channels, 64 // shapes[k].stride, 96 // shapes[k].stride)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        backbone(torch.randn(1, 3, 70, 90))

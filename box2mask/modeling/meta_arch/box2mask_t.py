@@ -18,7 +18,7 @@ from ..criterion import Box2MaskTCriterion
 from ..pixel_decoder import MSDeformAttnPixelDecoder
 from ..transformer_decoder import MultiScaleMaskedTransformerDecoder
 
-__all__ = ["Box2MaskT", "instance_inference"]
+__all__ = ["Box2MaskT", "instance_inference", "resample_to_output"]
 
 
 def instance_inference(
@@ -57,12 +57,11 @@ def instance_inference(
     classes = flat % num_classes
     query = torch.div(flat, num_classes, rounding_mode="floor")
 
-    # upsample only the selected queries: mask res → padded input → crop padding → output
-    h, w = image_size
-    masks = pred_masks[query].float()[None]  # [1, k, H, W]
-    masks = F.interpolate(masks, size=tuple(padded_size), mode="bilinear", align_corners=False)
-    masks = masks[:, :, :h, :w]
-    masks = F.interpolate(masks, size=tuple(output_size), mode="bilinear", align_corners=False)[0]
+    # Only the k selected masks are resampled, in one bilinear step straight from mask resolution
+    # to the output size (no [k, H_p, W_p] intermediate): output pixel centres are mapped into
+    # the un-padded input region, which is the top-left (h, w) part of the padded extent the
+    # masks cover, so the padding is never sampled.
+    masks = resample_to_output(pred_masks[query].float(), image_size, output_size, padded_size)
 
     binary = masks > mask_threshold  # [k, height, width]
     prob = masks.sigmoid()
@@ -74,6 +73,35 @@ def instance_inference(
     result.scores = scores * maskness
     result.pred_classes = classes
     return result
+
+
+def resample_to_output(
+    masks: torch.Tensor,
+    image_size: Tuple[int, int],
+    output_size: Tuple[int, int],
+    padded_size: Tuple[int, int],
+) -> torch.Tensor:
+    """Bilinearly sample mask logits covering the padded input at the output pixels.
+
+    Args:
+        masks: [k, H, W] logits covering the padded input of size ``padded_size`` (H_p, W_p).
+        image_size: (h, w) un-padded input region (top-left of the padded input).
+        output_size: (height, width) to produce; it spans the un-padded region.
+    Returns:
+        [k, height, width] logits.
+    """
+    (h, w), (out_h, out_w), (pad_h, pad_w) = image_size, output_size, padded_size
+    dev = masks.device
+    # output pixel centres → input pixel coordinates → grid_sample's [-1, 1] over the padded input
+    ys = (torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5) * (h / out_h)
+    xs = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) * (w / out_w)
+    gy = 2 * ys / pad_h - 1
+    gx = 2 * xs / pad_w - 1
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)  # [height, width, 2] (x, y)
+    out = F.grid_sample(
+        masks[None], grid[None], mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return out[0]
 
 
 @META_ARCH_REGISTRY.register()
