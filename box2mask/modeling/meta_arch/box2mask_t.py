@@ -49,8 +49,7 @@ def instance_inference(
         Instances of ``output_size`` with pred_masks [k, height, width] bool, pred_boxes,
         scores [k], pred_classes [k] long.
     """
-    q, c1 = pred_logits.shape
-    num_classes = c1 - 1
+    num_classes = pred_logits.shape[1] - 1
     scores = F.softmax(pred_logits.float(), dim=-1)[:, :-1]  # [Q, C]
     k = min(topk, scores.numel())
     scores, flat = scores.flatten().topk(k, sorted=True)
