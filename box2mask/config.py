@@ -67,3 +67,60 @@ def add_box2mask_config(cfg):
     # Fully supervised reference (SUPERVISION: mask): Dice and BCE weights.
     cfg.MODEL.BOX2MASK.LOSS.MASK_DICE_WEIGHT = 3.0
     cfg.MODEL.BOX2MASK.LOSS.MASK_BCE_WEIGHT = 1.0
+
+    # ---------------------------------------------------------------- Box2Mask-T (§5 of METHOD)
+    cfg.MODEL.BOX2MASK_T = CN()
+    # Pixel decoder: backbone features it reads (stride 4 first) and those the MSDeformAttn
+    # encoder refines (the 3 lower-resolution ones).
+    cfg.MODEL.BOX2MASK_T.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.BOX2MASK_T.DEFORM_IN_FEATURES = ["res3", "res4", "res5"]
+    # Channels of the pixel decoder's convolutions and of the per-pixel mask embedding.
+    cfg.MODEL.BOX2MASK_T.CONVS_DIM = 256
+    cfg.MODEL.BOX2MASK_T.MASK_DIM = 256
+    # Normalisation of the pixel decoder's convolutions ("GN", "BN", "" ...).
+    cfg.MODEL.BOX2MASK_T.NORM = "GN"
+    # Stride (input pixels) of the mask features and so of the predicted mask logits.
+    cfg.MODEL.BOX2MASK_T.COMMON_STRIDE = 4
+    # MSDeformAttn encoder: layers (paper ablation: 5 best on VOC), heads, sampling points per
+    # head and level, FFN width.
+    cfg.MODEL.BOX2MASK_T.ENC_LAYERS = 6
+    cfg.MODEL.BOX2MASK_T.ENC_NHEADS = 8
+    cfg.MODEL.BOX2MASK_T.ENC_N_POINTS = 4
+    cfg.MODEL.BOX2MASK_T.ENC_DIM_FEEDFORWARD = 1024
+    # Transformer decoder: query/hidden width, heads, FFN width, layers (predictions are made
+    # after the initial queries and after each layer), number of queries, pre-norm layers.
+    cfg.MODEL.BOX2MASK_T.HIDDEN_DIM = 256
+    cfg.MODEL.BOX2MASK_T.NHEADS = 8
+    cfg.MODEL.BOX2MASK_T.DIM_FEEDFORWARD = 2048
+    cfg.MODEL.BOX2MASK_T.DEC_LAYERS = 9
+    cfg.MODEL.BOX2MASK_T.NUM_QUERIES = 100
+    cfg.MODEL.BOX2MASK_T.PRE_NORM = False
+    # Always project decoder inputs with a 1×1 conv, even when channels already match.
+    cfg.MODEL.BOX2MASK_T.ENFORCE_INPUT_PROJ = False
+    # Dropout of encoder and decoder layers.
+    cfg.MODEL.BOX2MASK_T.DROPOUT = 0.0
+    # Losses on every intermediate prediction too (suffixed _0, _1, ...).
+    cfg.MODEL.BOX2MASK_T.DEEP_SUPERVISION = True
+    # Classification: cross-entropy weight over C+1 classes and the no-object class weight.
+    cfg.MODEL.BOX2MASK_T.CLASS_WEIGHT = 2.0
+    cfg.MODEL.BOX2MASK_T.NO_OBJECT_WEIGHT = 0.1
+    # Box-level Hungarian matching: β_cls (on -p_class) and β_box (on the Dice of the x/y
+    # max-projections of predicted mask and box); paper ablation best 2.0 / 6.0.
+    cfg.MODEL.BOX2MASK_T.COST_CLASS = 2.0
+    cfg.MODEL.BOX2MASK_T.COST_BOX = 5.0
+    # Matching costs of SUPERVISION "mask" (Dice and BCE against ground-truth masks).
+    cfg.MODEL.BOX2MASK_T.COST_MASK_DICE = 5.0
+    cfg.MODEL.BOX2MASK_T.COST_MASK_BCE = 5.0
+    # Inputs are padded to a multiple of this (pixels).
+    cfg.MODEL.BOX2MASK_T.SIZE_DIVISIBILITY = 32
+    # Inference: instances kept per image (top-k over queries × classes), and the mask-logit
+    # threshold of the binary masks (0 = probability 0.5).
+    cfg.MODEL.BOX2MASK_T.TEST_TOPK_PER_IMAGE = 100
+    cfg.MODEL.BOX2MASK_T.MASK_THRESHOLD = 0.0
+    # Swin backbone from timm (``MODEL.BACKBONE.NAME: build_timm_swin_backbone``): timm model
+    # name, load timm's ImageNet weights, stochastic depth, outputs (res2..res5, strides 4..32).
+    cfg.MODEL.BOX2MASK_T.SWIN = CN()
+    cfg.MODEL.BOX2MASK_T.SWIN.NAME = "swin_large_patch4_window12_384"
+    cfg.MODEL.BOX2MASK_T.SWIN.PRETRAINED = True
+    cfg.MODEL.BOX2MASK_T.SWIN.DROP_PATH_RATE = 0.3
+    cfg.MODEL.BOX2MASK_T.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]

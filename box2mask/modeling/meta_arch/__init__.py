@@ -1,0 +1,1 @@
+from .box2mask_t import Box2MaskT
