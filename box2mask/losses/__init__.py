@@ -1,0 +1,20 @@
+"""Mask losses of Box2Mask: box projection, level set, local consistency, and the fully
+supervised reference."""
+from .box_supervised import BoxSupervisedMaskLoss
+from .lcm import local_affinity, local_consistency_loss, propagate
+from .levelset import feature_levelset_loss, image_levelset_loss
+from .mask_supervised import mask_supervised_loss
+from .projection import box_projection_loss, boxes_to_mask_grid, dice_loss
+
+__all__ = [
+    "BoxSupervisedMaskLoss",
+    "box_projection_loss",
+    "boxes_to_mask_grid",
+    "dice_loss",
+    "feature_levelset_loss",
+    "image_levelset_loss",
+    "local_affinity",
+    "local_consistency_loss",
+    "mask_supervised_loss",
+    "propagate",
+]
