@@ -15,6 +15,7 @@ Accuracy: max |op - reference| / max |reference| over the energy and both gradie
 Usage: python benchmarks/bench_levelset.py [--repeats 15]
 The last line printed is `speedup <min over the cases>`.
 """
+
 import argparse
 import os
 import statistics
@@ -130,7 +131,9 @@ def main():
             t_op = median_time(region_levelset_energy, case, args.repeats)
             t_ref = median_time(region_levelset_energy_reference, case, args.repeats)
             speedups.append(t_ref / t_op)
-            rows.append((name, threads, t_ref * 1e3, t_op * 1e3, t_ref / t_op, mem_ref, mem_op, err))
+            rows.append(
+                (name, threads, t_ref * 1e3, t_op * 1e3, t_ref / t_op, mem_ref, mem_op, err)
+            )
     print(
         f"{'case':<24}{'threads':>8}{'ref ms':>10}{'op ms':>9}{'speedup':>9}"
         f"{'ref peak MB':>13}{'op peak MB':>12}{'max rel err':>13}"

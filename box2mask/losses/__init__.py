@@ -1,5 +1,6 @@
 """Mask losses of Box2Mask: box projection, level set, local consistency, and the fully
 supervised reference."""
+
 from .box_supervised import BoxSupervisedMaskLoss
 from .lcm import local_affinity, local_consistency_loss, propagate
 from .levelset import feature_levelset_loss, image_levelset_loss

@@ -3,6 +3,7 @@
 Shapes: N positive instances, B images, G guide channels, C' structural-target channels,
 h × w the mask resolution, S the working size of the tree filter and the LCM.
 """
+
 from typing import Callable, Dict, Optional
 
 import torch
@@ -171,16 +172,19 @@ class BoxSupervisedMaskLoss(nn.Module):
                 )
 
             if self.lcm_weight:
-                loss_lcm = self.lcm_weight * local_consistency_loss(
-                    probs_ws,
-                    images_ws,
-                    image_index,
-                    box_masks_ws,
-                    self.lcm_dilation,
-                    self.lcm_iters,
-                    self.lcm_alpha,
-                    self.lcm_detach,
-                ).mean()
+                loss_lcm = (
+                    self.lcm_weight
+                    * local_consistency_loss(
+                        probs_ws,
+                        images_ws,
+                        image_index,
+                        box_masks_ws,
+                        self.lcm_dilation,
+                        self.lcm_iters,
+                        self.lcm_alpha,
+                        self.lcm_detach,
+                    ).mean()
+                )
             else:
                 loss_lcm = zero
 

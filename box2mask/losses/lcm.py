@@ -3,6 +3,7 @@
 
 Shapes: N instances, B images, h × w the working resolution.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -25,7 +26,10 @@ def _neighbours(x, dilation: int):
     padded = F.pad(x, (d, d, d, d), mode="replicate")
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
     return torch.stack(
-        [padded[..., d + dy * d : d + dy * d + h, d + dx * d : d + dx * d + w] for dy, dx in shifts],
+        [
+            padded[..., d + dy * d : d + dy * d + h, d + dx * d : d + dx * d + w]
+            for dy, dx in shifts
+        ],
         dim=2,
     )
 

@@ -2,6 +2,7 @@
 
 Shapes: N instances, B images, C target channels, h × w the map resolution.
 """
+
 import torch
 
 from ..ops.levelset import region_levelset_energy

@@ -2,6 +2,7 @@
 
 Shapes: N instances, h × w the mask resolution.
 """
+
 import torch
 import torch.nn.functional as F
 

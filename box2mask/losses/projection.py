@@ -2,6 +2,7 @@
 
 Shapes: N instances, h × w the mask resolution.
 """
+
 import torch
 
 __all__ = ["boxes_to_mask_grid", "box_projection_loss", "dice_loss"]

@@ -15,6 +15,7 @@ default 0: off). The compiled op visits only the pixels of each box and allocate
 [N, C, h, w] temporary; ``region_levelset_energy_reference`` is the same formula in plain
 PyTorch on full maps.
 """
+
 import functools
 
 import torch
@@ -49,8 +50,11 @@ def _check_and_cast(probs, targets, boxes, target_index):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise TypeError(f"region_levelset_energy: {name} must be a floating-point tensor")
     for name, t in (("boxes", boxes), ("target_index", target_index)):
-        if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or (
-            t.dtype == torch.bool
+        if (
+            not isinstance(t, torch.Tensor)
+            or t.is_floating_point()
+            or t.is_complex()
+            or (t.dtype == torch.bool)
         ):
             raise TypeError(
                 f"region_levelset_energy: {name} must be an integer tensor (got "
@@ -180,8 +184,6 @@ def region_levelset_energy_reference(
     ]
     energy = energy.sum((2, 3)).mean(1)  # [N]
     if length_weight:
-        length = sum(
-            t.diff(dim=d).abs().sum((1, 2)) for t in (f, b) for d in (1, 2)
-        )  # [N]
+        length = sum(t.diff(dim=d).abs().sum((1, 2)) for t in (f, b) for d in (1, 2))  # [N]
         energy = energy + length_weight * length
     return energy / box.sum((1, 2)).clamp_min(1.0)

@@ -1,4 +1,5 @@
 """Box2Mask mask losses: projection, level set, LCM, the combined module, the supervised one."""
+
 import pytest
 import torch
 from detectron2.config import get_cfg
@@ -127,7 +128,9 @@ def test_from_config_and_weights():
     assert losses["loss_lcm"].item() == 0.0
     probs = logits.sigmoid()
     _, box_mask = boxes_to_mask_grid(box / 2, 32, 32)
-    torch.testing.assert_close(losses["loss_mask_proj"], 5.0 * box_projection_loss(probs, box_mask)[0])
+    torch.testing.assert_close(
+        losses["loss_mask_proj"], 5.0 * box_projection_loss(probs, box_mask)[0]
+    )
 
 
 def test_autocast_half_logits():
@@ -187,8 +190,9 @@ def test_lcm_parts():
     assert loss.shape == (3,) and loss.abs().max() < 1e-6
     probs = torch.rand(3, 16, 16, requires_grad=True)
     for detach in (True, False):
-        loss = local_consistency_loss(probs, images, torch.tensor([0, 1, 1]), box_masks, 3, 4,
-                                      0.3, detach)
+        loss = local_consistency_loss(
+            probs, images, torch.tensor([0, 1, 1]), box_masks, 3, 4, 0.3, detach
+        )
         assert (loss > 0).all()
         (grad,) = torch.autograd.grad(loss.sum(), probs)
         assert torch.isfinite(grad).all()

@@ -1,4 +1,5 @@
 """region_levelset_energy: compiled op vs the plain PyTorch reference."""
+
 import pytest
 import torch
 
