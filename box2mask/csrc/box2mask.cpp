@@ -13,6 +13,11 @@ TORCH_LIBRARY(box2mask, m) {
   m.def(
       "region_levelset_energy_backward(Tensor grad_energy, Tensor probs, Tensor targets, "
       "Tensor boxes, Tensor target_index, Tensor stats, float length_weight) -> (Tensor, Tensor)");
+  // Explicit Chan–Vese evolution from boxes (CPU): image [C, H, W], boxes [N, 4] long
+  // (exclusive ends) -> masks [N, H, W] bool.
+  m.def(
+      "evolve_levelset(Tensor image, Tensor boxes, int steps, int margin, float dt, float mu, "
+      "float epsilon) -> Tensor");
 
   // --- tree filter (tree_filter/) ---
 

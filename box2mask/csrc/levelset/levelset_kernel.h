@@ -11,6 +11,8 @@
 // vanishes unless a normaliser is clamped, but is computed exactly either way).
 #pragma once
 
+#include <cstdint>
+
 #include "common.h"
 
 namespace box2mask {
