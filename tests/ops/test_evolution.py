@@ -67,3 +67,8 @@ def test_edge_cases():
         evolve_levelset(image, torch.zeros(3))
     with pytest.raises(ValueError, match="dt > 0"):
         evolve_levelset(image, torch.zeros(1, 4), dt=0)
+
+
+def test_cpu_kernel_registered():
+    evolve_levelset(torch.rand(3, 8, 8), torch.zeros(0, 4))  # loads the extension
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("box2mask::evolve_levelset", "CPU")
