@@ -67,6 +67,11 @@ def add_box2mask_config(cfg):
     # Fully supervised reference (SUPERVISION: mask): Dice and BCE weights.
     cfg.MODEL.BOX2MASK.LOSS.MASK_DICE_WEIGHT = 3.0
     cfg.MODEL.BOX2MASK.LOSS.MASK_BCE_WEIGHT = 1.0
+    # Level-set loss: margin (pixels at mask resolution) added around the box for the energy
+    # (METHOD §7; 0 = the tight box of the paper).
+    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
+    # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
+    cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
 
     # ---------------------------------------------------------------- Box2Mask-T (§5 of METHOD)
     cfg.MODEL.BOX2MASK_T = CN()

@@ -4,6 +4,20 @@
 
 TORCH_LIBRARY(box2mask, m) {
   // --- level-set energy (levelset/) ---
+  // probs [N, h, w], targets [M, C, h, w], boxes [N, 4] long (x0, y0, x1, y1; exclusive ends),
+  // target_index [N] long -> energy [N], stats [N, 2 + 2C] double (Σf, Σb, Σfu_c, Σbu_c).
+  m.def(
+      "region_levelset_energy_forward(Tensor probs, Tensor targets, Tensor boxes, "
+      "Tensor target_index, float length_weight) -> (Tensor, Tensor)");
+  // -> grad_probs [N, h, w], grad_targets [M, C, h, w].
+  m.def(
+      "region_levelset_energy_backward(Tensor grad_energy, Tensor probs, Tensor targets, "
+      "Tensor boxes, Tensor target_index, Tensor stats, float length_weight) -> (Tensor, Tensor)");
+  // Explicit Chan–Vese evolution from boxes (CPU): image [C, H, W], boxes [N, 4] long
+  // (exclusive ends) -> masks [N, H, W] bool.
+  m.def(
+      "evolve_levelset(Tensor image, Tensor boxes, int steps, int margin, float dt, float mu, "
+      "float epsilon) -> Tensor");
 
   // --- tree filter (tree_filter/) ---
 

@@ -1,0 +1,195 @@
+"""The box-supervised mask loss of Box2Mask: projection + level set + local consistency.
+
+Shapes: N positive instances, B images, G guide channels, C' structural-target channels,
+h × w the mask resolution, S the working size of the tree filter and the LCM.
+"""
+
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from torch import nn
+
+from .lcm import local_consistency_loss
+from .levelset import expand_boxes, feature_levelset_loss, image_levelset_loss
+from .projection import box_projection_loss, boxes_to_mask_grid
+
+__all__ = ["BoxSupervisedMaskLoss"]
+
+
+def _resize(x, size):
+    """Bilinear resize of [K, C, h, w] to size (h', w') (no-op when equal)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class BoxSupervisedMaskLoss(nn.Module):
+    """Mask losses from boxes only (METHOD §2), per positive instance, averaged.
+
+    ``loss_mask_proj``: box projection Dice. ``loss_levelset``: the region level-set energy
+    on the image (mask resolution) plus, when ``structural_targets_fn`` is given, on the
+    deep-structural targets cat(T1, T2) (working size). ``loss_lcm``: local consistency
+    (working size).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        projection_weight: float = 3.0,
+        levelset_image_weight: float = 0.05,
+        levelset_feature_weight: float = 5.0,
+        levelset_length_weight: float = 0.0,
+        levelset_margin: int = 0,
+        min_box_pixels: int = 10,
+        working_size: int = 96,
+        lcm_weight: float = 0.2,
+        lcm_dilation: int = 2,
+        lcm_iters: int = 10,
+        lcm_alpha: float = 0.3,
+        lcm_detach: bool = True,
+    ):
+        """
+        Args:
+            projection_weight: weight of the box projection loss (3.0 C, 5.0 T).
+            levelset_image_weight: λ1, weight of the image data term.
+            levelset_feature_weight: λ2, weight of the deep-structural data term.
+            levelset_length_weight: γ of the length term (0 = off).
+            levelset_margin: pixels (mask resolution) added around each box for the
+                level-set energy of the image term (0 = tight box); scaled to the working
+                size for the structural term.
+            min_box_pixels: instances whose box covers fewer pixels at mask resolution get
+                no mask loss.
+            working_size: square size S of the structural term and the LCM (0 = mask size).
+            lcm_weight, lcm_dilation, lcm_iters, lcm_alpha, lcm_detach: the LCM (weight 0
+                turns it off); see :func:`box2mask.losses.lcm.local_consistency_loss`.
+        """
+        super().__init__()
+        self.projection_weight = projection_weight
+        self.levelset_image_weight = levelset_image_weight
+        self.levelset_feature_weight = levelset_feature_weight
+        self.levelset_length_weight = levelset_length_weight
+        self.levelset_margin = levelset_margin
+        self.min_box_pixels = min_box_pixels
+        self.working_size = working_size
+        self.lcm_weight = lcm_weight
+        self.lcm_dilation = lcm_dilation
+        self.lcm_iters = lcm_iters
+        self.lcm_alpha = lcm_alpha
+        self.lcm_detach = lcm_detach
+
+    @classmethod
+    def from_config(cls, cfg):
+        loss = cfg.MODEL.BOX2MASK.LOSS
+        return {
+            "projection_weight": loss.PROJECTION_WEIGHT,
+            "levelset_image_weight": loss.LEVELSET_IMAGE_WEIGHT,
+            "levelset_feature_weight": loss.LEVELSET_FEATURE_WEIGHT,
+            "levelset_length_weight": loss.LEVELSET_LENGTH_WEIGHT,
+            "levelset_margin": loss.LEVELSET_MARGIN,
+            "min_box_pixels": loss.MIN_BOX_PIXELS,
+            "working_size": loss.WORKING_SIZE,
+            "lcm_weight": loss.LCM_WEIGHT,
+            "lcm_dilation": loss.LCM_DILATION,
+            "lcm_iters": loss.LCM_ITERS,
+            "lcm_alpha": loss.LCM_ALPHA,
+            "lcm_detach": loss.LCM_DETACH,
+        }
+
+    def forward(
+        self,
+        mask_logits,
+        gt_boxes,
+        image_index,
+        images,
+        guide=None,
+        structural_targets_fn: Optional[Callable] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """
+        Args:
+            mask_logits: [N, h, w] mask logits of the positive instances at mask resolution.
+            gt_boxes: [N, 4] float (x0, y0, x1, y1) in mask-resolution pixels.
+            image_index: [N] long, image of each instance.
+            images: [B, 3, h, w] float normalised images resized to mask resolution.
+            guide: [B, G, h, w] float or None, the deep-feature guide head F; resized to the
+                working size and handed to ``structural_targets_fn``.
+            structural_targets_fn: callable(probs [N, S, S], images [B, 3, S, S],
+                guide [B, G, S, S] or None, image_index [N]) -> targets [N, C', S, S]
+                (cat(T1, T2) from the tree filter), all at the working size S. When None,
+                the deep-structural term is skipped (contributes 0), whatever ``guide`` is.
+
+        Returns:
+            {"loss_mask_proj", "loss_levelset", "loss_lcm"}: scalars, each the weighted
+            mean over the instances whose box covers >= ``min_box_pixels`` pixels. With no
+            such instance they are zeros connected to the graph of ``mask_logits``.
+        """
+        n, h, w = mask_logits.shape
+        zero = mask_logits.sum() * 0.0
+        zeros = {"loss_mask_proj": zero, "loss_levelset": zero, "loss_lcm": zero}
+        if n == 0:
+            return zeros
+        with torch.autocast(mask_logits.device.type, enabled=False):
+            int_boxes, box_masks = boxes_to_mask_grid(gt_boxes.float(), h, w)
+            keep = box_masks.sum((1, 2)) >= self.min_box_pixels
+            if not bool(keep.any()):
+                return zeros
+            probs = mask_logits[keep].float().sigmoid()
+            boxes_f, int_boxes = gt_boxes[keep].float(), int_boxes[keep]
+            box_masks, image_index = box_masks[keep], image_index[keep].long()
+            images = images.float()
+
+            loss_proj = box_projection_loss(probs, box_masks)
+            loss_ls = self.levelset_image_weight * image_levelset_loss(
+                probs,
+                images,
+                expand_boxes(int_boxes, self.levelset_margin),
+                image_index,
+                self.levelset_length_weight,
+            )
+
+            need_ws = (structural_targets_fn is not None and self.levelset_feature_weight) or (
+                self.lcm_weight
+            )
+            if need_ws:
+                size = (self.working_size,) * 2 if self.working_size > 0 else (h, w)
+                sy, sx = size[0] / h, size[1] / w
+                probs_ws = _resize(probs[:, None], size)[:, 0]
+                images_ws = _resize(images, size)
+                scale = boxes_f.new_tensor([sx, sy, sx, sy])
+                int_boxes_ws, box_masks_ws = boxes_to_mask_grid(boxes_f * scale, *size)
+
+            if structural_targets_fn is not None and self.levelset_feature_weight:
+                guide_ws = None if guide is None else _resize(guide.float(), size)
+                targets = structural_targets_fn(probs_ws, images_ws, guide_ws, image_index)
+                margin = round(self.levelset_margin * max(sx, sy))
+                loss_ls = loss_ls + self.levelset_feature_weight * feature_levelset_loss(
+                    probs_ws,
+                    targets.float(),
+                    expand_boxes(int_boxes_ws, margin),
+                    self.levelset_length_weight,
+                )
+
+            if self.lcm_weight:
+                loss_lcm = (
+                    self.lcm_weight
+                    * local_consistency_loss(
+                        probs_ws,
+                        images_ws,
+                        image_index,
+                        box_masks_ws,
+                        self.lcm_dilation,
+                        self.lcm_iters,
+                        self.lcm_alpha,
+                        self.lcm_detach,
+                    ).mean()
+                )
+            else:
+                loss_lcm = zero
+
+        return {
+            "loss_mask_proj": self.projection_weight * loss_proj.mean(),
+            "loss_levelset": loss_ls.mean(),
+            "loss_lcm": loss_lcm,
+        }

@@ -1,0 +1,214 @@
+"""Box2Mask mask losses: projection, level set, LCM, the combined module, the supervised one."""
+
+import pytest
+import torch
+from detectron2.config import get_cfg
+
+from box2mask.config import add_box2mask_config
+from box2mask.losses import (
+    BoxSupervisedMaskLoss,
+    box_projection_loss,
+    boxes_to_mask_grid,
+    local_affinity,
+    local_consistency_loss,
+    mask_supervised_loss,
+    propagate,
+)
+
+KEYS = {"loss_mask_proj", "loss_levelset", "loss_lcm"}
+
+
+def _toy_disc(size=64, seed=0):
+    """A textured disc on a textured, noisy background; its tight box and its mask."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    disc = (yy - 30) ** 2 + (xx - 34) ** 2 <= 15**2
+    image = torch.where(disc, 0.8, -0.6)[None].repeat(3, 1, 1)
+    image = image * torch.tensor([1.0, 0.5, 0.8])[:, None, None]
+    image = image + 0.15 * torch.sin(xx / 3)[None] + 0.3 * torch.randn(3, size, size, generator=g)
+    ys, xs = disc.nonzero(as_tuple=True)
+    box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]).float()
+    return image[None], box, disc
+
+
+def _iou(a, b):
+    return ((a & b).sum() / (a | b).sum()).item()
+
+
+@pytest.mark.parametrize("with_structural_term", [False, True])
+def test_toy_disc_optimisation_reaches_the_disc(with_structural_term):
+    """Minimising the loss over a free logit map from the box fill recovers the disc."""
+    images, box, disc = _toy_disc()
+    _, box_mask = boxes_to_mask_grid(box, *disc.shape)
+    assert _iou(box_mask[0].bool(), disc) < 0.85  # the start: the box fill
+    logits = (box_mask * 6 - 3).clone().requires_grad_()
+    loss_fn = BoxSupervisedMaskLoss()
+    fn = None
+    if with_structural_term:
+
+        def fn(probs, images_ws, guide_ws, image_index):  # stand-in for cat(T1, T2)
+            assert probs.shape[-2:] == images_ws.shape[-2:] == (96, 96)
+            return images_ws[image_index, :2]
+
+    opt = torch.optim.Adam([logits], lr=0.1)
+    index = torch.zeros(1, dtype=torch.long)
+    for _ in range(80):
+        losses = loss_fn(logits, box, index, images, structural_targets_fn=fn)
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+    assert _iou(logits[0].detach() > 0, disc) >= 0.9
+
+
+def test_structural_term_is_skipped_without_fn_and_uses_fn_targets():
+    images, box, _ = _toy_disc(32)
+    logits = torch.randn(1, 32, 32)
+    index = torch.zeros(1, dtype=torch.long)
+    guide = torch.randn(1, 2, 32, 32, requires_grad=True)
+    no_feature = BoxSupervisedMaskLoss(levelset_feature_weight=0.0)
+    full = BoxSupervisedMaskLoss()
+    # Without structural_targets_fn the deep-structural term is skipped, guide or not.
+    a = full(logits, box / 2, index, images, guide=guide)["loss_levelset"]
+    b = no_feature(logits, box / 2, index, images)["loss_levelset"]
+    torch.testing.assert_close(a, b)
+    calls = []
+
+    def fn(probs, images_ws, guide_ws, image_index):
+        calls.append((probs.shape, images_ws.shape, guide_ws.shape, image_index.tolist()))
+        return guide_ws[image_index] * 3
+
+    c = full(logits, box / 2, index, images, guide=guide, structural_targets_fn=fn)
+    assert calls == [((1, 96, 96), (1, 3, 96, 96), (1, 2, 96, 96), [0])]
+    assert c["loss_levelset"] > a
+    c["loss_levelset"].backward()
+    assert guide.grad.abs().sum() > 0  # the targets get gradients (to the guide head)
+
+
+def test_empty_and_unusable_instances_give_connected_zeros():
+    loss_fn = BoxSupervisedMaskLoss()
+    images = torch.randn(2, 3, 20, 20)
+    for logits, boxes in (
+        (torch.randn(0, 20, 20, requires_grad=True), torch.zeros(0, 4)),
+        (torch.randn(2, 20, 20, requires_grad=True), torch.tensor([[1.0, 1, 3, 3], [5, 5, 5, 9]])),
+    ):
+        index = torch.zeros(len(boxes), dtype=torch.long)
+        losses = loss_fn(logits, boxes, index, images)
+        assert set(losses) == KEYS
+        total = sum(losses.values())
+        assert total.item() == 0.0 and total.requires_grad
+        total.backward()
+        assert torch.all(logits.grad == 0)
+
+
+def test_min_box_pixels_filters_instances():
+    images = torch.randn(2, 3, 24, 24)
+    logits = torch.randn(2, 24, 24, requires_grad=True)
+    boxes = torch.tensor([[2.0, 2, 12, 14], [20, 20, 22, 22]])  # the second has 4 pixels
+    losses = BoxSupervisedMaskLoss()(logits, boxes, torch.tensor([0, 1]), images)
+    sum(losses.values()).backward()
+    assert logits.grad[0].abs().sum() > 0 and torch.all(logits.grad[1] == 0)
+    alone = BoxSupervisedMaskLoss()(logits[:1], boxes[:1], torch.tensor([0]), images)
+    for k in KEYS:
+        torch.testing.assert_close(losses[k], alone[k])
+
+
+def test_from_config_and_weights():
+    cfg = get_cfg()
+    add_box2mask_config(cfg)
+    cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT = 5.0
+    cfg.MODEL.BOX2MASK.LOSS.LCM_WEIGHT = 0.0
+    cfg.MODEL.BOX2MASK.LOSS.LCM_DILATION = 3
+    cfg.MODEL.BOX2MASK.LOSS.WORKING_SIZE = 0
+    loss_fn = BoxSupervisedMaskLoss(cfg)
+    assert loss_fn.projection_weight == 5.0 and loss_fn.lcm_dilation == 3
+    images, box, _ = _toy_disc(32)
+    logits = torch.randn(1, 32, 32)
+    index = torch.zeros(1, dtype=torch.long)
+    losses = loss_fn(logits, box / 2, index, images)
+    assert losses["loss_lcm"].item() == 0.0
+    probs = logits.sigmoid()
+    _, box_mask = boxes_to_mask_grid(box / 2, 32, 32)
+    torch.testing.assert_close(
+        losses["loss_mask_proj"], 5.0 * box_projection_loss(probs, box_mask)[0]
+    )
+
+
+def test_autocast_half_logits():
+    images, box, _ = _toy_disc(32)
+    logits = torch.randn(1, 32, 32, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = BoxSupervisedMaskLoss()(logits, box / 2, torch.zeros(1).long(), images.bfloat16())
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert torch.isfinite(logits.grad.float()).all()
+
+
+def test_boxes_to_mask_grid():
+    boxes = torch.tensor(
+        [
+            [1.0, 2.0, 4.0, 3.0],  # pixel centres 1.5..3.5 x 2.5
+            [-3.0, -1.0, 2.2, 30.0],  # clipped to the map
+            [5.2, 5.2, 5.4, 5.4],  # tiny: keeps the pixel holding its centre
+            [20.0, 1.0, 25.0, 4.0],  # outside the map
+            [3.0, 3.0, 3.0, 6.0],  # zero width
+        ]
+    )
+    int_boxes, masks = boxes_to_mask_grid(boxes, 8, 10)
+    assert int_boxes.dtype == torch.long and masks.shape == (5, 8, 10)
+    assert int_boxes.tolist() == [
+        [1, 2, 4, 3],
+        [0, 0, 2, 8],
+        [5, 5, 6, 6],
+        [10, 1, 10, 4],
+        [3, 3, 3, 6],
+    ]
+    assert masks.sum((1, 2)).tolist() == [3, 16, 1, 0, 0]
+    assert masks[0, 2, 1:4].sum() == 3
+
+
+def test_box_projection_loss():
+    _, box_masks = boxes_to_mask_grid(torch.tensor([[2.0, 3, 7, 9]]), 12, 12)
+    assert box_projection_loss(box_masks, box_masks).item() == pytest.approx(0.0, abs=1e-5)
+    # A filled column inside the box projects onto one column and all rows of the box.
+    probs = torch.zeros(1, 12, 12)
+    probs[0, 3:9, 4] = 1
+    loss = box_projection_loss(probs, box_masks).item()
+    assert loss == pytest.approx(1 - 2 / 6, abs=1e-5)
+    # Everything zero: the 1e-5 keeps it finite.
+    assert box_projection_loss(torch.zeros(1, 12, 12), torch.zeros(1, 12, 12)).item() == 1.0 * 2
+
+
+def test_lcm_parts():
+    images = torch.randn(2, 3, 16, 16)
+    aff = local_affinity(images, dilation=2)
+    assert aff.shape == (2, 8, 16, 16)
+    torch.testing.assert_close(aff.sum(1), torch.ones(2, 16, 16))
+    const = torch.full((3, 16, 16), 0.7)
+    torch.testing.assert_close(propagate(const, aff[[0, 1, 1]], 2, 10), const)
+    _, box_masks = boxes_to_mask_grid(torch.tensor([[2.0, 2, 10, 12]] * 3), 16, 16)
+    loss = local_consistency_loss(const, images, torch.tensor([0, 1, 1]), box_masks)
+    assert loss.shape == (3,) and loss.abs().max() < 1e-6
+    probs = torch.rand(3, 16, 16, requires_grad=True)
+    for detach in (True, False):
+        loss = local_consistency_loss(
+            probs, images, torch.tensor([0, 1, 1]), box_masks, 3, 4, 0.3, detach
+        )
+        assert (loss > 0).all()
+        (grad,) = torch.autograd.grad(loss.sum(), probs)
+        assert torch.isfinite(grad).all()
+
+
+def test_mask_supervised_loss():
+    gt = torch.zeros(2, 10, 10)
+    gt[0, 2:6, 3:8] = 1
+    gt[1, 5:, :4] = 1
+    good = mask_supervised_loss((gt * 2 - 1) * 20, gt)
+    bad = mask_supervised_loss(-(gt * 2 - 1) * 20, gt, dice_weight=1.0, bce_weight=2.0)
+    assert set(good) == {"loss_mask_dice", "loss_mask_bce"}
+    assert good["loss_mask_dice"] < 1e-4 and good["loss_mask_bce"] < 1e-4
+    assert bad["loss_mask_dice"] > 0.99 and bad["loss_mask_bce"] > 10
+    empty = torch.zeros(0, 10, 10, requires_grad=True)
+    zeros = mask_supervised_loss(empty, torch.zeros(0, 10, 10))
+    assert sum(zeros.values()).item() == 0 and sum(zeros.values()).requires_grad
+    with pytest.raises(ValueError, match="must match"):
+        mask_supervised_loss(torch.zeros(2, 10, 10), gt[:, :5])
