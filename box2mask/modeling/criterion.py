@@ -107,11 +107,9 @@ class MaskSupervisedTerm(nn.Module):
 
     def forward(self, mask_logits, matched, images, guide) -> Dict[str, torch.Tensor]:
         """mask_logits [N, H, W]; matched["masks"] [N, H, W]. Returns weighted means."""
-        losses = mask_supervised_loss(mask_logits, matched["masks"].to(mask_logits))
-        return {
-            "loss_mask_dice": self.dice_weight * losses["loss_mask_dice"],
-            "loss_mask_bce": self.bce_weight * losses["loss_mask_bce"],
-        }
+        return mask_supervised_loss(
+            mask_logits, matched["masks"].to(mask_logits), self.dice_weight, self.bce_weight
+        )
 
 
 class Box2MaskTCriterion(nn.Module):
