@@ -64,6 +64,11 @@ def test_paper_settings():
     assert min(coco.INPUT.MIN_SIZE_TRAIN) == 640 and max(coco.INPUT.MIN_SIZE_TRAIN) == 800
     assert coco.MODEL.BOX2MASK_C.MASK_THRESH == 0.55
     assert coco.MODEL.BOX2MASK_C.NUM_GRIDS == [40, 36, 24, 16, 12]
+    model = build_model(coco)
+    # P2 ×0.5, P3, P4, P5, P6 resized to P5 → strides 8, 8, 16, 32, 32.
+    expected = [8.0] * 40**2 + [8.0] * 36**2 + [16.0] * 24**2 + [32.0] * 16**2 + [32.0] * 12**2
+    assert model.cell_strides.tolist() == expected
+    assert model.mask_stride == 4
     assert load("configs/voc/box2mask_c_R_101.yaml").MODEL.BOX2MASK_C.MASK_THRESH == 0.70
     assert load("configs/isaid/box2mask_c_R_101.yaml").MODEL.BOX2MASK_C.MASK_THRESH == 0.45
     demo = load("configs/demo/box2mask_c_effnet_lite0.yaml")

@@ -1,20 +1,30 @@
 """Small building blocks shared by the Box2Mask-C heads."""
 
+import math
+
 import torch
 from torch import nn
 
 from detectron2.layers import Conv2d, get_norm
 
-__all__ = ["conv_norm_relu", "coord_features"]
+__all__ = ["norm_layer", "conv_norm_relu", "coord_features"]
+
+
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """detectron2's ``get_norm``, except "GN" uses gcd(32, channels) groups (32 for the
+    paper's widths; narrow CPU-sized heads still work)."""
+    if norm == "GN":
+        return nn.GroupNorm(math.gcd(32, channels), channels)
+    return get_norm(norm, channels)
 
 
 def conv_norm_relu(in_channels: int, out_channels: int, norm: str) -> nn.Sequential:
-    """conv3×3 (no bias when normalised) + norm ("GN": 32 groups, "": none) + ReLU."""
+    """conv3×3 (no bias when normalised) + norm (see ``norm_layer``; "": none) + ReLU."""
     layers = [
         Conv2d(in_channels, out_channels, 3, padding=1, bias=not norm),
     ]
     if norm:
-        layers.append(get_norm(norm, out_channels))
+        layers.append(norm_layer(norm, out_channels))
     layers.append(nn.ReLU(inplace=True))
     block = nn.Sequential(*layers)
     nn.init.normal_(block[0].weight, std=0.01)

@@ -11,9 +11,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from detectron2.config import configurable
-from detectron2.layers import Conv2d, ShapeSpec, get_norm
+from detectron2.layers import Conv2d, ShapeSpec
 
-from .common import conv_norm_relu, coord_features
+from .common import conv_norm_relu, coord_features, norm_layer
 
 __all__ = ["MaskFeatureHead", "FeatureGuideHead"]
 
@@ -55,7 +55,7 @@ class MaskFeatureHead(nn.Module):
             self.levels.append(nn.ModuleList(convs))
         self.project = nn.Sequential(
             Conv2d(channels, out_channels, 1, bias=not norm),
-            *([get_norm(norm, out_channels)] if norm else []),
+            *([norm_layer(norm, out_channels)] if norm else []),
             nn.ReLU(inplace=True),
         )
         nn.init.normal_(self.project[0].weight, std=0.01)

@@ -41,7 +41,7 @@ class Box2MaskC(nn.Module):
         backbone: Backbone,
         head: KernelCategoryHead,
         mask_head: MaskFeatureHead,
-        guide_head: FeatureGuideHead,
+        guide_head: Optional[FeatureGuideHead],
         postprocessor: Box2MaskCPostProcessor,
         box_mask_loss: Optional[nn.Module],
         supervision: str,
@@ -70,7 +70,8 @@ class Box2MaskC(nn.Module):
                 ``mask_in_features``.
             head: kernel and category branches.
             mask_head: mask feature branch (D channels, stride ``mask_stride``).
-            guide_head: deep-feature guide F on the mask feature.
+            guide_head: deep-feature guide F on the mask feature (box supervision only; None
+                with "mask" supervision, so that no parameter goes without a gradient).
             postprocessor: inference of one image.
             box_mask_loss: ``BoxSupervisedMaskLoss`` (used when supervision is "box").
             supervision: "box" or "mask".
@@ -95,8 +96,8 @@ class Box2MaskC(nn.Module):
             raise ValueError(
                 f"MODEL.BOX2MASK.SUPERVISION must be 'box' or 'mask', got {supervision!r}"
             )
-        if supervision == "box" and box_mask_loss is None:
-            raise ValueError("SUPERVISION 'box' needs a box_mask_loss")
+        if supervision == "box" and (box_mask_loss is None or guide_head is None):
+            raise ValueError("SUPERVISION 'box' needs a box_mask_loss and a guide_head")
         if not (len(in_features) == len(num_grids) == len(scale_ranges) == len(level_strides)):
             raise ValueError(
                 "BOX2MASK_C.IN_FEATURES, NUM_GRIDS and SCALE_RANGES must have the same length, got "
@@ -145,7 +146,7 @@ class Box2MaskC(nn.Module):
             "backbone": backbone,
             "head": KernelCategoryHead(cfg, shapes),
             "mask_head": MaskFeatureHead(cfg, shapes),
-            "guide_head": FeatureGuideHead(cfg),
+            "guide_head": FeatureGuideHead(cfg) if supervision == "box" else None,
             "postprocessor": Box2MaskCPostProcessor(cfg),
             "box_mask_loss": BoxSupervisedMaskLoss(cfg) if supervision == "box" else None,
             # INTEGRATE: deep_structural_targets if cfg.MODEL.BOX2MASK.LOSS.TREE_FILTER else None
