@@ -1,6 +1,6 @@
 """Center-sampling target assignment of Box2Mask-C (SOLO-style grids, boxes only).
 
-Glossary: G ground-truth boxes of one image, L levels, S_l grid size of level l,
+Glossary: G ground-truth boxes of one image, K classes, L levels, S_l grid size of level l,
 M = Σ_l S_l² grid cells of all levels of one image (level-major, row-major inside a level).
 """
 
@@ -77,9 +77,9 @@ def center_sampling_targets(
         num_grids: S_l per level.
         scale_ranges: (low, high) of √(wh) per level, input pixels.
         sigma: centre-region scale.
-        num_classes: C; background cells get label C.
+        num_classes: K; background cells get label K.
     Returns:
-        labels: [M] long, class of each cell, C for background.
+        labels: [M] long, class of each cell, K for background.
         gt_index: [M] long, index into gt_boxes of each positive cell, -1 for background.
     """
     assert len(num_grids) == len(scale_ranges), "one scale range per grid level"
