@@ -18,7 +18,12 @@ import detectron2.utils.comm as comm
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.data import (
+    DatasetCatalog,
+    MetadataCatalog,
+    build_detection_test_loader,
+    build_detection_train_loader,
+)
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.evaluation import COCOEvaluator, verify_results
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
@@ -109,8 +114,22 @@ def setup(args):
     return cfg
 
 
+def check_num_classes(cfg) -> None:
+    """Fail early, naming the data set, when MODEL.BOX2MASK.NUM_CLASSES does not match it."""
+    for name in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST):
+        DatasetCatalog.get(name)  # loading sets thing_classes
+        classes = MetadataCatalog.get(name).get("thing_classes")
+        if classes is not None and len(classes) != cfg.MODEL.BOX2MASK.NUM_CLASSES:
+            raise ValueError(
+                f"data set '{name}' has {len(classes)} classes {list(classes)[:5]}..., but "
+                f"MODEL.BOX2MASK.NUM_CLASSES is {cfg.MODEL.BOX2MASK.NUM_CLASSES}: set it to "
+                f"{len(classes)}"
+            )
+
+
 def main(args):
     cfg = setup(args)
+    check_num_classes(cfg)
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
