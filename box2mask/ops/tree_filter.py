@@ -239,7 +239,7 @@ def tree_filter_with_weights(
     """
     load_extension()
     shape = x.shape
-    flat = x.reshape(shape[0], shape[1], -1)
+    flat = x.reshape(shape[0], shape[1], weight.shape[1])
     out = _TreeFilterFunction.apply(
         flat.contiguous(),
         weight.contiguous(),
@@ -405,7 +405,7 @@ def tree_filter_with_weights_reference(
     Args and Returns: as :func:`tree_filter_with_weights`.
     """
     shape = x.shape
-    flat = x.reshape(shape[0], shape[1], -1)
+    flat = x.reshape(shape[0], shape[1], weight.shape[1])
     image_index = image_index.long()
     outs, members = [], []
     for b in range(weight.shape[0]):
