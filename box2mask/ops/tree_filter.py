@@ -377,7 +377,9 @@ def _levels_of(tree: Tree, b: int):
     return [(s, e) for s, e in zip(levels[:-1], levels[1:]) if s < num_vertices]
 
 
-def _reference_passes(xb: torch.Tensor, w: torch.Tensor, parent: torch.Tensor, spans) -> torch.Tensor:
+def _reference_passes(
+    xb: torch.Tensor, w: torch.Tensor, parent: torch.Tensor, spans
+) -> torch.Tensor:
     """Two passes over BFS-ordered xb [n, C, V], level by level; returns A [n, C, V]."""
     ups = [None] * len(spans)
     for d in range(len(spans) - 1, -1, -1):

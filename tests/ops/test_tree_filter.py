@@ -206,7 +206,8 @@ def test_instances_share_their_image_tree():
     image_index = torch.tensor([2, 0, 2, 2, 1])
     out, tree = tree_filter(x, guide, 0.1, image_index)
     for n, b in enumerate(image_index.tolist()):
-        alone, _ = tree_filter(x[n : n + 1], guide[b : b + 1], 0.1, torch.zeros(1, dtype=torch.long))
+        one = torch.zeros(1, dtype=torch.long)
+        alone, _ = tree_filter(x[n : n + 1], guide[b : b + 1], 0.1, one)
         torch.testing.assert_close(out[n], alone[0])
     reused, _ = tree_filter(x, guide, 0.1, image_index, tree=tree)
     assert torch.equal(out, reused)
