@@ -9,10 +9,11 @@
 // tree path between i and j, is two linear passes over a BFS-ordered array:
 //   leaf -> root  U(k) = x(k) + sum_{c in children(k)} w(c) U(c)            (tree_up_value)
 //   root -> leaf  A(k) = w(k) A(parent(k)) + (1 - w(k)^2) U(k), A(0) = U(0)  (tree_down_value)
-// The up pass may run over positions in decreasing order (CPU) or level by level from the
-// deepest level (CUDA): every child is final before its parent reads it. The down pass runs in
-// increasing order or level by level from the root. Both orders do the same arithmetic in the
-// same order per vertex, so CPU and CUDA results agree bit for bit up to FMA contraction.
+// The up pass runs over positions in decreasing order in its scatter form (CPU,
+// tree_up_push) or level by level from the deepest level in its gather form (CUDA,
+// tree_up_value): either way every child is final before its parent is used. The down pass runs
+// in increasing order or level by level from the root. CPU and CUDA add the children terms in
+// a different order, so they agree to rounding, not bit for bit.
 //
 // The operator x -> A is symmetric (S is), so its adjoint is the same two passes: the gradient
 // of sum_k g(k) A(k) with respect to x is tree_down(tree_up(g)). With respect to the weights,
@@ -32,14 +33,24 @@ constexpr int kMaxChildren = 4;
 template <typename T>
 HOST_DEVICE_INLINE T tree_up_value(int k, T x_k, const T* up, const T* weight,
                                    const int* children) {
+  // Branch-free: a missing child (-1) reads position 0 instead and adds 0 (the number of
+  // children varies at random along a tree, a branch on it would be mispredicted).
   T acc = x_k;
   const int* ch = children + kMaxChildren * k;
   for (int j = 0; j < kMaxChildren; ++j) {
     const int c = ch[j];
-    if (c < 0) break;
-    acc += weight[c] * up[c];
+    const int safe = c < 0 ? 0 : c;
+    const T term = weight[safe] * up[safe];
+    acc += c < 0 ? T(0) : term;
   }
   return acc;
+}
+
+// The same pass in scatter form (CPU): for k = V-1 .. 1, once up[k] holds x_k plus its
+// children's terms, push w(k) U(k) into the parent.
+template <typename T>
+HOST_DEVICE_INLINE void tree_up_push(int k, T* up, const T* weight, const int* parent) {
+  up[parent[k]] += weight[k] * up[k];
 }
 
 // Root -> leaf propagation at BFS position k: w(k) A(parent) + (1 - w(k)^2) U(k).
