@@ -59,6 +59,8 @@ class Tree(NamedTuple):
 
     def to(self, device) -> "Tree":
         """The same tree with every tensor on ``device``."""
+        if self.order.device == torch.device(device):
+            return self
         return Tree(*(t.to(device) for t in self))
 
     @property
@@ -152,8 +154,12 @@ def build_tree(guide: torch.Tensor) -> Tree:
     Returns:
         The trees as a :class:`Tree` on ``guide.device``.
     """
-    load_extension()
     _check_guide(guide)
+    return _build_tree(guide)
+
+
+def _build_tree(guide: torch.Tensor) -> Tree:
+    load_extension()
     batch, _, height, width = guide.shape
     guide_cpu = guide.detach().to("cpu", _compute_dtype(guide)).contiguous()
     edges = torch.ops.box2mask.tree_filter_mst(guide_cpu)
@@ -283,7 +289,8 @@ def tree_filter(
     _check_filter_args(x, guide, sigma, image_index)
     batch, _, height, width = guide.shape
     if tree is None:
-        tree = build_tree(guide)
+        with torch.no_grad():
+            tree = _build_tree(guide)  # guide already checked
     _check_tree(tree, batch, height * width)
     tree = tree.to(x.device)
     dtype = _compute_dtype(x, guide)

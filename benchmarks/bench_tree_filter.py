@@ -1,0 +1,83 @@
+"""Speed of the compiled tree filter against its scipy + PyTorch reference (not a test).
+
+Each case filters 8 instances per image along the MST of each image's 3-channel guide, as the
+deep-structural targets do: build the tree (MST + BFS), edge weights, filter forward, and the
+backward to x and (learn_guide) to the guide. Both implementations run in this process on the
+same inputs; times are wall-clock medians, reported per image.
+
+    python benchmarks/bench_tree_filter.py [--reps 7] [--images 2]
+
+The last line is ``speedup <min over cases of reference time / op time>``.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+from box2mask.ops.tree_filter import tree_filter, tree_filter_reference
+
+SIZES = [(96, 96), (200, 272)]
+INSTANCES_PER_IMAGE = 8
+
+
+def make_inputs(height: int, width: int, images: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    guide = torch.rand(images, 3, height, width, generator=gen, requires_grad=True)
+    x = torch.rand(images * INSTANCES_PER_IMAGE, 1, height, width, generator=gen)
+    x.requires_grad_(True)
+    image_index = torch.arange(images).repeat_interleave(INSTANCES_PER_IMAGE)
+    grad = torch.randn(x.shape, generator=gen)
+    return x, guide, image_index, grad
+
+
+def step(fn, x, guide, image_index, grad, learn_guide: bool) -> None:
+    """One call with the tree built inside, forward and backward."""
+    x.grad = guide.grad = None
+    out, _ = fn(x, guide, 1.0, image_index, learn_guide=learn_guide)
+    out.backward(grad)
+
+
+def median_time(fn, args, reps: int) -> float:
+    step(fn, *args)  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        step(fn, *args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="timed calls of the op per case")
+    parser.add_argument("--ref-reps", type=int, default=2, help="timed calls of the reference")
+    parser.add_argument("--images", type=int, default=2, help="images per call (B)")
+    args = parser.parse_args()
+
+    header = (
+        f"{'grid':>9} {'threads':>7} {'learn_guide':>11} {'op ms/img':>10} "
+        f"{'ref ms/img':>11} {'speedup':>8}"
+    )
+    print(f"tree filter, {INSTANCES_PER_IMAGE} instances per image, B = {args.images}, "
+          "MST + BFS + forward + backward")
+    print(header)
+    speedups = []
+    for height, width in SIZES:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for learn_guide in (False, True):
+                x, guide, image_index, grad = make_inputs(height, width, args.images)
+                case = (x, guide, image_index, grad, learn_guide)
+                op = median_time(tree_filter, case, args.reps) / args.images
+                ref = median_time(tree_filter_reference, case, args.ref_reps) / args.images
+                speedups.append(ref / op)
+                print(
+                    f"{height:>4}x{width:<4} {threads:>7} {str(learn_guide):>11} "
+                    f"{op * 1e3:>10.2f} {ref * 1e3:>11.1f} {ref / op:>7.0f}x"
+                )
+    print(f"speedup {min(speedups):.1f}")
+
+
+if __name__ == "__main__":
+    main()
