@@ -2,9 +2,11 @@
 // on the CPU, see tree_filter_cpu.cpp). One thread block walks one tree level by level (every
 // depth level is a contiguous range of BFS positions); its threads share the vertices of a
 // level. Per-vertex math: tree_filter_kernel.h, the same as the CPU kernels.
+// (ATen/cuda/CUDAContext.h is avoided on purpose: it needs the cuSPARSE/cuBLAS headers.)
 #include <ATen/cuda/Atomic.cuh>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/extension.h>
 
 #include "tree_filter/tree_filter_checks.h"
@@ -177,7 +179,7 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& x_in, const at
   const int64_t N = in.x.size(0), C = in.x.size(1), V = in.x.size(2), B = in.weight.size(0);
   at::Tensor out = at::empty_like(in.x), norm = at::empty_like(in.weight);
   if (V == 0 || B == 0) return {out, norm};
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "tree_filter_forward_cuda", [&] {
     at::Tensor norm_up = at::empty_like(in.weight);
     norm_kernel<scalar_t><<<B, kThreads, 0, stream>>>(
@@ -212,7 +214,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(
   const int64_t N = in.x.size(0), C = in.x.size(1), V = in.x.size(2), B = in.weight.size(0);
   at::Tensor grad_x = at::empty_like(in.x), grad_weight = at::zeros_like(in.weight);
   if (N * C == 0 || V == 0) return {grad_x, grad_weight};
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "tree_filter_backward_cuda", [&] {
     at::Tensor workspace = at::empty({N * C, 4, V}, in.x.options());
     at::Tensor grad_norm = weight_grad ? at::zeros({N, V}, in.x.options()) : at::Tensor();
