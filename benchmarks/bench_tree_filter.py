@@ -38,14 +38,17 @@ def step(fn, x, guide, image_index, grad, learn_guide: bool) -> None:
     out.backward(grad)
 
 
-def median_time(fn, args, reps: int) -> float:
-    step(fn, *args)  # warm-up
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+def median_time(fn, args, reps: int, warmup: bool = True):
+    """Median (wall-clock seconds, process CPU seconds) of ``reps`` calls."""
+    if warmup:
         step(fn, *args)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    wall, cpu = [], []
+    for _ in range(reps):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        step(fn, *args)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -56,12 +59,16 @@ def main() -> None:
     args = parser.parse_args()
 
     header = (
-        f"{'grid':>9} {'threads':>7} {'learn_guide':>11} {'op ms/img':>10} "
+        f"{'grid':>9} {'threads':>7} {'learn_guide':>11} {'op ms/img':>10} {'(cpu ms)':>9} "
         f"{'ref ms/img':>11} {'speedup':>8}"
     )
-    print(f"tree filter, {INSTANCES_PER_IMAGE} instances per image, B = {args.images}, "
-          "MST + BFS + forward + backward")
+    print(
+        f"tree filter, {INSTANCES_PER_IMAGE} instances per image, B = {args.images}, "
+        "MST + BFS + forward + backward; wall-clock medians (cpu: process CPU time)"
+    )
     print(header)
+    for fn in (tree_filter, tree_filter_reference):  # load the extension, scipy, allocators
+        step(fn, *make_inputs(8, 8, 1), True)
     speedups = []
     for height, width in SIZES:
         for threads in (1, 2):
@@ -69,12 +76,13 @@ def main() -> None:
             for learn_guide in (False, True):
                 x, guide, image_index, grad = make_inputs(height, width, args.images)
                 case = (x, guide, image_index, grad, learn_guide)
-                op = median_time(tree_filter, case, args.reps) / args.images
-                ref = median_time(tree_filter_reference, case, args.ref_reps) / args.images
+                op, op_cpu = median_time(tree_filter, case, args.reps)
+                ref, _ = median_time(tree_filter_reference, case, args.ref_reps, warmup=False)
+                op, op_cpu, ref = (t / args.images for t in (op, op_cpu, ref))
                 speedups.append(ref / op)
                 print(
                     f"{height:>4}x{width:<4} {threads:>7} {str(learn_guide):>11} "
-                    f"{op * 1e3:>10.2f} {ref * 1e3:>11.1f} {ref / op:>7.0f}x"
+                    f"{op * 1e3:>10.2f} {op_cpu * 1e3:>9.2f} {ref * 1e3:>11.1f} {ref / op:>7.0f}x"
                 )
     print(f"speedup {min(speedups):.1f}")
 
