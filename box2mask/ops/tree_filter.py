@@ -196,20 +196,21 @@ def tree_edge_weights(guide: torch.Tensor, tree: Tree, sigma: float) -> torch.Te
 class _TreeFilterFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, order, parent, children, levels, image_index):
-        out, norm = torch.ops.box2mask.tree_filter_forward(
-            x, weight, order, parent, children, levels, image_index
+        # The weight gradient reuses the forward's passes U, A of x (BFS order).
+        out, norm, passes = torch.ops.box2mask.tree_filter_forward(
+            x, weight, order, parent, children, levels, image_index, ctx.needs_input_grad[1]
         )
-        ctx.save_for_backward(x, norm, weight, order, parent, children, levels, image_index)
+        ctx.save_for_backward(norm, passes, weight, order, parent, children, levels, image_index)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        x, norm, weight, order, parent, children, levels, image_index = ctx.saved_tensors
+        norm, passes, weight, order, parent, children, levels, image_index = ctx.saved_tensors
         grad_x, grad_weight = torch.ops.box2mask.tree_filter_backward(
             grad_out.contiguous(),
-            x,
             norm,
+            passes,
             weight,
             order,
             parent,

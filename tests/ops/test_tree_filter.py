@@ -284,11 +284,18 @@ def test_compiled_ops_reject_bad_trees():
     x = torch.rand(1, 1, 9)
     with pytest.raises(RuntimeError, match="same dtype"):
         torch.ops.box2mask.tree_filter_forward(
-            x, torch.rand(1, 9, dtype=torch.float64), *tree, torch.zeros(1, dtype=torch.long)
+            x, torch.rand(1, 9, dtype=torch.float64), *tree, torch.zeros(1).long(), False
         )
     with pytest.raises(RuntimeError, match="image_index"):
         torch.ops.box2mask.tree_filter_forward(
-            x, torch.rand(1, 9), *tree, torch.ones(1, dtype=torch.long)
+            x, torch.rand(1, 9), *tree, torch.ones(1, dtype=torch.long), False
+        )
+    out, norm, passes = torch.ops.box2mask.tree_filter_forward(
+        x, torch.rand(1, 9), *tree, torch.zeros(1, dtype=torch.long), False
+    )
+    with pytest.raises(RuntimeError, match="save_passes"):
+        torch.ops.box2mask.tree_filter_backward(
+            out, norm, passes, torch.rand(1, 9), *tree, torch.zeros(1, dtype=torch.long), True
         )
 
 

@@ -55,5 +55,23 @@ inline void check_filter_inputs(const at::Tensor& x, const at::Tensor& weight,
               ", ", weight.device(), ", ", image_index.device());
 }
 
+// Checks the backward's inputs against grad_out [N, C, V] and weight [B, V].
+inline void check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& norm,
+                                  const at::Tensor& passes, const at::Tensor& weight,
+                                  bool weight_grad) {
+  TORCH_CHECK(norm.sizes() == weight.sizes() && norm.scalar_type() == weight.scalar_type() &&
+                  norm.device() == weight.device(),
+              "tree_filter_backward: norm must be the forward's [B, V] normaliser");
+  if (!weight_grad) return;
+  const int64_t N = grad_out.size(0), C = grad_out.size(1), V = grad_out.size(2);
+  TORCH_CHECK(passes.dim() == 4 && passes.size(0) == N && passes.size(1) == C &&
+                  passes.size(2) == 2 && passes.size(3) == V &&
+                  passes.scalar_type() == grad_out.scalar_type() &&
+                  passes.device() == grad_out.device(),
+              "tree_filter_backward: the weight gradient needs the forward's passes [N, C, 2, V] "
+              "(call tree_filter_forward with save_passes=True), got ",
+              passes.sizes());
+}
+
 }  // namespace tree_filter
 }  // namespace box2mask

@@ -302,12 +302,10 @@ void check_image_index(const at::Tensor& image_index, int64_t B) {
   }
 }
 
-std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& x_in, const at::Tensor& weight_in,
-                                               const at::Tensor& order_in,
-                                               const at::Tensor& parent_in,
-                                               const at::Tensor& children_in,
-                                               const at::Tensor& levels_in,
-                                               const at::Tensor& image_index_in) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> forward_cpu(
+    const at::Tensor& x_in, const at::Tensor& weight_in, const at::Tensor& order_in,
+    const at::Tensor& parent_in, const at::Tensor& children_in, const at::Tensor& levels_in,
+    const at::Tensor& image_index_in, bool save_passes) {
   check_filter_inputs(x_in, weight_in, image_index_in);
   const int64_t N = x_in.size(0), C = x_in.size(1), V = x_in.size(2), B = weight_in.size(0);
   check_tree(order_in, parent_in, children_in, levels_in, B, V, x_in.device());
@@ -316,7 +314,8 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& x_in, const at:
                    children = children_in.contiguous(), image_index = image_index_in.contiguous();
   check_image_index(image_index, B);
   at::Tensor out = at::empty_like(x), norm = at::empty_like(weight);
-  if (V == 0) return {out, norm};
+  at::Tensor passes = at::empty({save_passes ? N : 0, C, 2, V}, x.options());
+  if (V == 0) return {out, norm, passes};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "tree_filter_forward", [&] {
     const scalar_t* w_all = weight.const_data_ptr<scalar_t>();
     scalar_t* z_all = norm.mutable_data_ptr<scalar_t>();
@@ -332,78 +331,68 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& x_in, const at:
     });
     const scalar_t* x_all = x.const_data_ptr<scalar_t>();
     scalar_t* out_all = out.mutable_data_ptr<scalar_t>();
+    scalar_t* passes_all = save_passes ? passes.mutable_data_ptr<scalar_t>() : nullptr;
     const int64_t* idx = image_index.const_data_ptr<int64_t>();
     at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
       FlushDenormalGuard flush_denormals;
-      std::vector<scalar_t> up(V), down(V);
+      std::vector<scalar_t> buffer(save_passes ? 0 : 2 * V);
       for (int64_t nc = begin; nc < end; ++nc) {
         const int64_t b = idx[nc / C];
         const TreeView t = tree_view(order, parent, children, b, V);
         const scalar_t *w = w_all + b * V, *z = z_all + b * V, *xs = x_all + nc * V;
         scalar_t* o = out_all + nc * V;
-        up_pass(t, V, w, [&](int64_t k) { return xs[t.order[k]]; }, up.data());
-        down_pass(t, V, w, up.data(), down.data(),
-                  [&](int64_t k) { o[t.order[k]] = down[k] / z[k]; });
+        scalar_t* up = save_passes ? passes_all + 2 * nc * V : buffer.data();
+        scalar_t* down = up + V;
+        up_pass(t, V, w, [&](int64_t k) { return xs[t.order[k]]; }, up);
+        down_pass(t, V, w, up, down, [&](int64_t k) { o[t.order[k]] = down[k] / z[k]; });
       }
     });
   });
-  return {out, norm};
+  return {out, norm, passes};
 }
 
 std::tuple<at::Tensor, at::Tensor> backward_cpu(
-    const at::Tensor& grad_out_in, const at::Tensor& x_in, const at::Tensor& norm_in,
+    const at::Tensor& grad_out_in, const at::Tensor& norm_in, const at::Tensor& passes_in,
     const at::Tensor& weight_in, const at::Tensor& order_in, const at::Tensor& parent_in,
     const at::Tensor& children_in, const at::Tensor& levels_in, const at::Tensor& image_index_in,
     bool weight_grad) {
-  check_filter_inputs(x_in, weight_in, image_index_in);
-  const int64_t N = x_in.size(0), C = x_in.size(1), V = x_in.size(2), B = weight_in.size(0);
-  check_tree(order_in, parent_in, children_in, levels_in, B, V, x_in.device());
-  TORCH_CHECK(grad_out_in.sizes() == x_in.sizes() && norm_in.sizes() == weight_in.sizes(),
-              "tree_filter_backward: grad_out must match x and norm must match weight");
-  const at::Tensor grad_out = grad_out_in.contiguous(), x = x_in.contiguous(),
-                   norm = norm_in.contiguous(), weight = weight_in.contiguous(),
-                   order = order_in.contiguous(), parent = parent_in.contiguous(),
-                   children = children_in.contiguous(), image_index = image_index_in.contiguous();
+  check_filter_inputs(grad_out_in, weight_in, image_index_in);
+  const int64_t N = grad_out_in.size(0), C = grad_out_in.size(1), V = grad_out_in.size(2),
+                B = weight_in.size(0);
+  check_tree(order_in, parent_in, children_in, levels_in, B, V, grad_out_in.device());
+  check_backward_inputs(grad_out_in, norm_in, passes_in, weight_in, weight_grad);
+  const at::Tensor grad_out = grad_out_in.contiguous(), norm = norm_in.contiguous(),
+                   weight = weight_in.contiguous(), order = order_in.contiguous(),
+                   parent = parent_in.contiguous(), children = children_in.contiguous(),
+                   image_index = image_index_in.contiguous();
   check_image_index(image_index, B);
-  at::Tensor grad_x = at::empty_like(x);
+  at::Tensor grad_x = at::empty_like(grad_out);
   at::Tensor grad_weight = at::zeros_like(weight);
   if (N == 0 || V == 0) return {grad_x, grad_weight};
+  const at::Tensor passes = weight_grad ? passes_in.contiguous() : passes_in;
+  // Per instance: its dL/dw (without the normaliser's share) and dL/dZ.
   at::Tensor grad_w_inst = weight_grad ? at::zeros({N, V}, weight.options()) : at::Tensor();
-  // U of x = 1 per image (the normaliser's up pass), for the weight gradient.
-  at::Tensor norm_up = weight_grad ? at::empty_like(weight) : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "tree_filter_backward", [&] {
+  at::Tensor grad_z_inst = weight_grad ? at::zeros({N, V}, weight.options()) : at::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "tree_filter_backward", [&] {
     const scalar_t *w_all = weight.const_data_ptr<scalar_t>(),
                    *z_all = norm.const_data_ptr<scalar_t>(),
-                   *x_all = x.const_data_ptr<scalar_t>(),
                    *go_all = grad_out.const_data_ptr<scalar_t>();
+    const scalar_t* passes_all = weight_grad ? passes.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* gx_all = grad_x.mutable_data_ptr<scalar_t>();
-    const int64_t* idx = image_index.const_data_ptr<int64_t>();
-    if (weight_grad) {
-      scalar_t* uz_all = norm_up.mutable_data_ptr<scalar_t>();
-      at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-        FlushDenormalGuard flush_denormals;
-        for (int64_t b = begin; b < end; ++b) {
-          const TreeView t = tree_view(order, parent, children, b, V);
-          up_pass(t, V, w_all + b * V, [](int64_t) { return scalar_t(1); }, uz_all + b * V);
-        }
-      });
-    }
-    const scalar_t* uz_all = weight_grad ? norm_up.const_data_ptr<scalar_t>() : nullptr;
     scalar_t* gwi_all = weight_grad ? grad_w_inst.mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* gzi_all = weight_grad ? grad_z_inst.mutable_data_ptr<scalar_t>() : nullptr;
+    const int64_t* idx = image_index.const_data_ptr<int64_t>();
     at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
       FlushDenormalGuard flush_denormals;
-      std::vector<scalar_t> up(V), down(V), gup(V), gdown(V), inv_z(V), gz;
-      if (weight_grad) gz.resize(V);
+      std::vector<scalar_t> gup(V), gdown(V), inv_z(V);
       for (int64_t n = begin; n < end; ++n) {
         const int64_t b = idx[n];
         const TreeView t = tree_view(order, parent, children, b, V);
         const int32_t *o = t.order, *par = t.parent;
         const scalar_t *w = w_all + b * V, *z = z_all + b * V;
         for (int64_t k = 0; k < V; ++k) inv_z[k] = scalar_t(1) / z[k];
-        scalar_t* gw = weight_grad ? gwi_all + n * V : nullptr;
-        if (weight_grad) std::fill(gz.begin(), gz.end(), scalar_t(0));
         for (int64_t c = 0; c < C; ++c) {
-          const scalar_t *go = go_all + (n * C + c) * V, *xs = x_all + (n * C + c) * V;
+          const scalar_t* go = go_all + (n * C + c) * V;
           scalar_t* gx = gx_all + (n * C + c) * V;
           // dL/dA = grad_out / Z (G, D: its passes); dL/dx = D = tree_down(tree_up(dL/dA)).
           up_pass(t, V, w, [&](int64_t k) { return go[o[k]] * inv_z[k]; }, gup.data());
@@ -411,43 +400,55 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(
             down_pass(t, V, w, gup.data(), gdown.data(), [&](int64_t k) { gx[o[k]] = gdown[k]; });
             continue;
           }
-          // The passes of x (U, A) and of dL/dA in one sweep; the weight gradient at position
-          // k needs A and D of its parent only, which are final when k is reached.
-          up_pass(t, V, w, [&](int64_t k) { return xs[o[k]]; }, up.data());
-          down[0] = up[0];
+          // With the forward's passes U, A of x: the weight gradient at position k needs A
+          // and D of its parent only, which are final when k is reached.
+          const scalar_t* up = passes_all + 2 * (n * C + c) * V;
+          const scalar_t* down = up + V;
+          scalar_t *gw = gwi_all + n * V, *gz = gzi_all + n * V;
           gdown[0] = gup[0];
           gx[o[0]] = gdown[0];
           gz[0] -= go[o[0]] * down[0] * inv_z[0] * inv_z[0];
           for (int64_t k = 1; k < V; ++k) {
-            down[k] = tree_down_value<scalar_t>(int(k), up[k], down.data(), w, par);
             gdown[k] = tree_down_value<scalar_t>(int(k), gup[k], gdown.data(), w, par);
             gx[o[k]] = gdown[k];
             gz[k] -= go[o[k]] * down[k] * inv_z[k] * inv_z[k];  // dL/dZ = -sum_c dL/dA_c A_c / Z
-            gw[k] += tree_weight_grad_value<scalar_t>(int(k), up.data(), down.data(), gup.data(),
-                                                      gdown.data(), w, par);
+            gw[k] += tree_weight_grad_value<scalar_t>(int(k), up, down, gup.data(), gdown.data(),
+                                                      w, par);
           }
-        }
-        if (!weight_grad) continue;
-        // The normaliser's share: the passes of x = 1 (U_z, Z) with the gradient dL/dZ.
-        const scalar_t* uz = uz_all + b * V;
-        up_pass(t, V, w, [&](int64_t k) { return gz[k]; }, gup.data());
-        gdown[0] = gup[0];
-        for (int64_t k = 1; k < V; ++k) {
-          gdown[k] = tree_down_value<scalar_t>(int(k), gup[k], gdown.data(), w, par);
-          gw[k] += tree_weight_grad_value<scalar_t>(int(k), uz, z, gup.data(), gdown.data(), w,
-                                                    par);
         }
       }
     });
     if (!weight_grad) return;
-    // Sum the instances of each image, in instance order (deterministic).
+    // Per image, in instance order (deterministic): the instances' dL/dw, plus the normaliser's
+    // share, linear in dL/dZ, so one pass of the summed dL/dZ of the image's instances.
     scalar_t* gw_all = grad_weight.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t n = 0; n < N; ++n) {
-        if (idx[n] < begin || idx[n] >= end) continue;
-        const scalar_t* src = gwi_all + n * V;
-        scalar_t* dst = gw_all + idx[n] * V;
-        for (int64_t k = 0; k < V; ++k) dst[k] += src[k];
+      FlushDenormalGuard flush_denormals;
+      std::vector<scalar_t> gz(V), uz(V), gup(V), gdown(V);
+      for (int64_t b = begin; b < end; ++b) {
+        std::fill(gz.begin(), gz.end(), scalar_t(0));
+        scalar_t* gw = gw_all + b * V;
+        bool any = false;
+        for (int64_t n = 0; n < N; ++n) {
+          if (idx[n] != b) continue;
+          any = true;
+          const scalar_t *gwi = gwi_all + n * V, *gzi = gzi_all + n * V;
+          for (int64_t k = 0; k < V; ++k) {
+            gw[k] += gwi[k];
+            gz[k] += gzi[k];
+          }
+        }
+        if (!any) continue;
+        const TreeView t = tree_view(order, parent, children, b, V);
+        const scalar_t *w = w_all + b * V, *z = z_all + b * V;
+        up_pass(t, V, w, [](int64_t) { return scalar_t(1); }, uz.data());
+        up_pass(t, V, w, [&](int64_t k) { return gz[k]; }, gup.data());
+        gdown[0] = gup[0];
+        for (int64_t k = 1; k < V; ++k) {
+          gdown[k] = tree_down_value<scalar_t>(int(k), gup[k], gdown.data(), w, t.parent);
+          gw[k] += tree_weight_grad_value<scalar_t>(int(k), uz.data(), z, gup.data(),
+                                                    gdown.data(), w, t.parent);
+        }
       }
     });
   });
