@@ -55,6 +55,12 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.TREE_IMAGE_SIGMA = 0.02
     # σ of the deep-feature tree.
     cfg.MODEL.BOX2MASK.LOSS.TREE_FEATURE_SIGMA = 1.0
+    # Mean/std (RGB order, 0-255 scale) normalising the image given to the level-set, tree
+    # filter and LCM terms, independent of MODEL.PIXEL_MEAN/STD (an R-50 with PIXEL_STD 1 would
+    # otherwise feed ±128 values; TREE_IMAGE_SIGMA assumes this ImageNet scale); flipped to BGR
+    # when INPUT.FORMAT is "BGR".
+    cfg.MODEL.BOX2MASK.LOSS.IMAGE_MEAN = [123.675, 116.28, 103.53]
+    cfg.MODEL.BOX2MASK.LOSS.IMAGE_STD = [58.395, 57.12, 57.375]
     # Channels of the guide head F on the mask features (5 for C, 1 for T).
     cfg.MODEL.BOX2MASK.LOSS.FEATURE_GUIDE_CHANNELS = 5
     # Square working size (pixels) of the tree filter and LCM; 0 keeps mask resolution.
@@ -101,11 +107,6 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK_C.FOCAL_ALPHA = 0.25
     cfg.MODEL.BOX2MASK_C.FOCAL_GAMMA = 2.0
     cfg.MODEL.BOX2MASK_C.FOCAL_WEIGHT = 1.0
-    # Mean/std (RGB order, 0-255 scale) normalising the image given to the level-set and LCM
-    # losses, independent of MODEL.PIXEL_MEAN/STD (an R-50 with PIXEL_STD 1 would otherwise
-    # feed ±128 values); flipped to BGR when INPUT.FORMAT is "BGR".
-    cfg.MODEL.BOX2MASK_C.LOSS_IMAGE_MEAN = [123.675, 116.28, 103.53]
-    cfg.MODEL.BOX2MASK_C.LOSS_IMAGE_STD = [58.395, 57.12, 57.375]
     # Inference: category score threshold after points-NMS.
     cfg.MODEL.BOX2MASK_C.SCORE_THRESH = 0.05
     # Inference: candidates kept (by score) before computing masks and before Matrix NMS.

@@ -6,11 +6,14 @@ from .lcm import local_affinity, local_consistency_loss, propagate
 from .levelset import feature_levelset_loss, image_levelset_loss
 from .mask_supervised import mask_supervised_loss
 from .projection import box_projection_loss, boxes_to_mask_grid, dice_loss
+from .structural_targets import build_structural_targets_fn, deep_structural_targets
 
 __all__ = [
     "BoxSupervisedMaskLoss",
     "box_projection_loss",
     "boxes_to_mask_grid",
+    "build_structural_targets_fn",
+    "deep_structural_targets",
     "dice_loss",
     "feature_levelset_loss",
     "image_levelset_loss",

@@ -17,13 +17,14 @@ image in [0, 1] would need σ ≈ 0.02 · (57.6 / 255)² ≈ 1e-3 for the same e
 
 Shape glossary: N instances, B images, G guide channels, h×w working (mask) resolution.
 """
-from typing import Tuple
+import functools
+from typing import Callable, Optional, Tuple
 
 import torch
 
 from box2mask.ops.tree_filter import tree_filter
 
-__all__ = ["IMAGE_GUIDE_STD", "deep_structural_targets"]
+__all__ = ["IMAGE_GUIDE_STD", "build_structural_targets_fn", "deep_structural_targets"]
 
 # Per-channel (RGB) std in 0–255 units of the image normalisation that σ = 0.02 assumes.
 IMAGE_GUIDE_STD: Tuple[float, float, float] = (58.395, 57.12, 57.375)
@@ -72,3 +73,16 @@ def deep_structural_targets(
     t1, _ = tree_filter(probs.unsqueeze(1), images, image_sigma, image_index, learn_guide=False)
     t2, _ = tree_filter(t1, guide, feature_sigma, image_index, learn_guide=True)
     return torch.cat([t1, t2], 1)
+
+
+def build_structural_targets_fn(cfg) -> Optional[Callable]:
+    """``deep_structural_targets`` with the σ's of ``cfg.MODEL.BOX2MASK.LOSS``, or None when
+    ``TREE_FILTER`` is off (the ablation: the deep-structural level-set term is skipped)."""
+    loss_cfg = cfg.MODEL.BOX2MASK.LOSS
+    if not loss_cfg.TREE_FILTER:
+        return None
+    return functools.partial(
+        deep_structural_targets,
+        image_sigma=loss_cfg.TREE_IMAGE_SIGMA,
+        feature_sigma=loss_cfg.TREE_FEATURE_SIGMA,
+    )

@@ -8,7 +8,7 @@ targets (one dict per image, built by the meta-architecture):
     "masks": [n, H, W] float (only with ``SUPERVISION mask``).
 """
 
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,11 @@ from detectron2.config import configurable
 from detectron2.utils.comm import get_world_size
 from torch import nn
 
-from box2mask.losses import BoxSupervisedMaskLoss, mask_supervised_loss
+from box2mask.losses import (
+    BoxSupervisedMaskLoss,
+    build_structural_targets_fn,
+    mask_supervised_loss,
+)
 
 from .matcher import build_matcher
 
@@ -30,15 +34,25 @@ class BoxSupervisedTerm(nn.Module):
     """
 
     @configurable
-    def __init__(self, *, loss: nn.Module, mask_dim: int, guide_channels: int = 1):
+    def __init__(
+        self,
+        *,
+        loss: nn.Module,
+        mask_dim: int,
+        guide_channels: int = 1,
+        structural_targets_fn: Optional[Callable] = None,
+    ):
         """
         Args:
             loss: a ``BoxSupervisedMaskLoss`` (weights already inside).
             mask_dim: K, channels of the mask features.
             guide_channels: G, output channels of the guide head F (1 for Box2Mask-T).
+            structural_targets_fn: the tree-filtered targets cat(T1, T2) of the deep-structural
+                level-set term (``build_structural_targets_fn``), or None to skip that term.
         """
         super().__init__()
         self.loss = loss
+        self.structural_targets_fn = structural_targets_fn
         self.guide_head = nn.Conv2d(mask_dim, guide_channels, kernel_size=3, padding=1)
         nn.init.normal_(self.guide_head.weight, std=0.01)
         nn.init.zeros_(self.guide_head.bias)
@@ -49,6 +63,7 @@ class BoxSupervisedTerm(nn.Module):
             "loss": BoxSupervisedMaskLoss(cfg),
             "mask_dim": cfg.MODEL.BOX2MASK_T.MASK_DIM,
             "guide_channels": cfg.MODEL.BOX2MASK.LOSS.FEATURE_GUIDE_CHANNELS,
+            "structural_targets_fn": build_structural_targets_fn(cfg),
         }
 
     def guide(self, mask_features: torch.Tensor) -> torch.Tensor:
@@ -77,8 +92,7 @@ class BoxSupervisedTerm(nn.Module):
             matched["image_index"],
             images,
             guide=guide,
-            # INTEGRATE: box2mask.losses.structural_targets.deep_structural_targets (tree filter)
-            structural_targets_fn=None,
+            structural_targets_fn=self.structural_targets_fn,
         )
 
 

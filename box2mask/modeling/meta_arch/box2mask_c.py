@@ -16,7 +16,11 @@ from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import BitMasks, ImageList, Instances, PolygonMasks
 
-from ...losses import BoxSupervisedMaskLoss, mask_supervised_loss
+from ...losses import (
+    BoxSupervisedMaskLoss,
+    build_structural_targets_fn,
+    mask_supervised_loss,
+)
 from ..center_sampling import center_sampling_targets
 from ..heads import FeatureGuideHead, KernelCategoryHead, MaskFeatureHead
 from ..inference_c import Box2MaskCPostProcessor, points_nms
@@ -138,7 +142,8 @@ class Box2MaskC(nn.Module):
         strides = [shapes[f].stride for f in c.IN_FEATURES]
         if len(strides) >= 2:
             strides[0], strides[-1] = strides[0] * 2, strides[-2]
-        lmean, lstd = list(c.LOSS_IMAGE_MEAN), list(c.LOSS_IMAGE_STD)
+        lmean = list(cfg.MODEL.BOX2MASK.LOSS.IMAGE_MEAN)
+        lstd = list(cfg.MODEL.BOX2MASK.LOSS.IMAGE_STD)
         if cfg.INPUT.FORMAT == "BGR":
             lmean, lstd = lmean[::-1], lstd[::-1]
         supervision = cfg.MODEL.BOX2MASK.SUPERVISION
@@ -149,8 +154,7 @@ class Box2MaskC(nn.Module):
             "guide_head": FeatureGuideHead(cfg) if supervision == "box" else None,
             "postprocessor": Box2MaskCPostProcessor(cfg),
             "box_mask_loss": BoxSupervisedMaskLoss(cfg) if supervision == "box" else None,
-            # INTEGRATE: deep_structural_targets if cfg.MODEL.BOX2MASK.LOSS.TREE_FILTER else None
-            "structural_targets_fn": None,
+            "structural_targets_fn": build_structural_targets_fn(cfg),
             "supervision": supervision,
             "num_classes": cfg.MODEL.BOX2MASK.NUM_CLASSES,
             "in_features": c.IN_FEATURES,
@@ -311,7 +315,7 @@ class Box2MaskC(nn.Module):
         return losses
 
     def _loss_images(self, raw_images, input_size, mask_size) -> torch.Tensor:
-        """[B, 3, h, w]: inputs normalised by LOSS_IMAGE_MEAN/STD, padded with 0, area-resized."""
+        """[B, 3, h, w]: inputs normalised by LOSS.IMAGE_MEAN/STD, padded with 0, area-resized."""
         normed = [(x - self.loss_image_mean) / self.loss_image_std for x in raw_images]
         padded = normed[0].new_zeros((len(normed), 3, *input_size))
         for i, x in enumerate(normed):

@@ -123,6 +123,8 @@ class Box2MaskT(nn.Module):
         criterion: nn.Module,
         pixel_mean: Tuple[float, ...],
         pixel_std: Tuple[float, ...],
+        loss_image_mean: Tuple[float, ...] = (123.675, 116.28, 103.53),
+        loss_image_std: Tuple[float, ...] = (58.395, 57.12, 57.375),
         size_divisibility: int = 32,
         test_topk_per_image: int = 100,
         mask_threshold: float = 0.0,
@@ -135,6 +137,8 @@ class Box2MaskT(nn.Module):
             transformer_decoder: :class:`MultiScaleMaskedTransformerDecoder`.
             criterion: :class:`Box2MaskTCriterion`.
             pixel_mean, pixel_std: per-channel normalisation of the input (0–255 scale).
+            loss_image_mean, loss_image_std: normalisation of the image given to the level-set,
+                tree-filter and LCM terms (``MODEL.BOX2MASK.LOSS.IMAGE_MEAN/STD``, input order).
             size_divisibility: inputs are padded to a multiple of this.
             test_topk_per_image: instances kept per image at inference.
             mask_threshold: mask-logit threshold of the binary masks.
@@ -151,12 +155,21 @@ class Box2MaskT(nn.Module):
         self.use_gt_masks = use_gt_masks
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
+        # The loss image is an affine map of the network input: loss = input * scale + shift.
+        loss_mean = torch.tensor(loss_image_mean).view(-1, 1, 1)
+        loss_std = torch.tensor(loss_image_std).view(-1, 1, 1)
+        self.register_buffer("loss_image_scale", self.pixel_std / loss_std, False)
+        self.register_buffer("loss_image_shift", (self.pixel_mean - loss_mean) / loss_std, False)
 
     @classmethod
     def from_config(cls, cfg):
         t = cfg.MODEL.BOX2MASK_T
         backbone = build_backbone(cfg)
         pixel_decoder = MSDeformAttnPixelDecoder(cfg, backbone.output_shape())
+        loss_mean = list(cfg.MODEL.BOX2MASK.LOSS.IMAGE_MEAN)
+        loss_std = list(cfg.MODEL.BOX2MASK.LOSS.IMAGE_STD)
+        if cfg.INPUT.FORMAT == "BGR":
+            loss_mean, loss_std = loss_mean[::-1], loss_std[::-1]
         return {
             "backbone": backbone,
             "pixel_decoder": pixel_decoder,
@@ -164,6 +177,8 @@ class Box2MaskT(nn.Module):
             "criterion": Box2MaskTCriterion(cfg),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
+            "loss_image_mean": loss_mean,
+            "loss_image_std": loss_std,
             "size_divisibility": t.SIZE_DIVISIBILITY,
             "test_topk_per_image": t.TEST_TOPK_PER_IMAGE,
             "mask_threshold": t.MASK_THRESHOLD,
@@ -192,7 +207,10 @@ class Box2MaskT(nn.Module):
             mask_size = outputs["pred_masks"].shape[-2:]
             targets = self.prepare_targets(batched_inputs, images, mask_size)
             small_images = F.interpolate(
-                images.tensor, size=mask_size, mode="bilinear", align_corners=False
+                images.tensor * self.loss_image_scale + self.loss_image_shift,
+                size=mask_size,
+                mode="bilinear",
+                align_corners=False,
             )
             return self.criterion(outputs, targets, small_images, mask_features)
 
