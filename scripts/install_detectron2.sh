@@ -16,7 +16,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
-  -d "$work" pb1-detectron2==0.6
+  -d "$work" pb1-detectron2==0.6 2>&1 | { grep -v "^WARNING: Location" || true; }
 sdist="$work/pb1-detectron2-0.6.tar.gz"
 echo "$SHA256  $sdist" | sha256sum -c --quiet - || { echo "detectron2 sdist: sha256 mismatch" >&2; exit 1; }
 tar xzf "$sdist" -C "$work"

@@ -108,6 +108,14 @@ def register_box_coco(name: str, json_file: str, image_root: str) -> None:
         image_root: directory the json's ``file_name`` entries are relative to.
     """
     json_file, image_root = os.fspath(json_file), os.fspath(image_root)
+    if name in DatasetCatalog.list():
+        meta = MetadataCatalog.get(name)
+        if (meta.get("json_file"), meta.get("image_root")) == (json_file, image_root):
+            return  # the same set registered again (e.g. a second train_net.main in a process)
+        raise ValueError(
+            f"data set '{name}' is already registered with {meta.get('json_file')}; "
+            f"choose another name for {json_file}"
+        )
     DatasetCatalog.register(name, lambda: load_box_coco_json(json_file, image_root, name))
     MetadataCatalog.get(name).set(
         json_file=json_file, image_root=image_root, evaluator_type="coco"

@@ -57,3 +57,11 @@ def test_invalid_json_and_missing_file(tmp_path):
         check_coco_json(str(bad))
     with pytest.raises(FileNotFoundError, match="nope.json"):
         check_coco_json(str(tmp_path / "nope.json"))
+
+
+def test_register_twice(coco_set, tmp_path):
+    json_path, image_dir = coco_set
+    register_box_coco("t_twice", json_path, image_dir)
+    register_box_coco("t_twice", json_path, image_dir)  # same set: fine
+    with pytest.raises(ValueError, match="'t_twice' is already registered"):
+        register_box_coco("t_twice", tmp_path / "other.json", image_dir)
