@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
-from detectron2.structures import BitMasks, ImageList, Instances
+from detectron2.structures import BitMasks, Boxes, ImageList, Instances
 from torch import nn
 
 from ..criterion import Box2MaskTCriterion
+from ..inference_c import masks_to_boxes
 from ..pixel_decoder import MSDeformAttnPixelDecoder
 from ..transformer_decoder import MultiScaleMaskedTransformerDecoder
 
@@ -68,7 +69,7 @@ def instance_inference(
     maskness = (prob * binary).flatten(1).sum(1) / area.clamp(min=1)
     result = Instances(tuple(output_size))
     result.pred_masks = binary
-    result.pred_boxes = BitMasks(binary).get_bounding_boxes()
+    result.pred_boxes = Boxes(masks_to_boxes(binary))
     result.scores = scores * maskness
     result.pred_classes = classes
     return result
