@@ -1,12 +1,14 @@
 """Builds the box2mask package and its compiled ops ``box2mask._C``.
 
-The C++ (CPU) kernels are always built. The CUDA kernels are built too when nvcc is found
-(``CUDA_HOME``) or ``FORCE_CUDA=1``; ``FORCE_CUDA=0`` builds the CPU kernels only.
+The C++ (CPU) kernels are always built. The CUDA kernels are built too when a GPU is visible
+and nvcc is found (``CUDA_HOME``), as detectron2 does, or with ``FORCE_CUDA=1`` (CI compiles
+them that way on machines without a GPU); ``FORCE_CUDA=0`` builds the CPU kernels only.
 ``BOX2MASK_NO_EXT=1`` skips the extension (scripts/setup.sh builds it in place, incrementally).
 """
 import glob
 import os
 
+import torch
 from setuptools import find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
@@ -18,7 +20,7 @@ def want_cuda() -> bool:
     force = os.environ.get("FORCE_CUDA")
     if force is not None:
         return force == "1"
-    return CUDA_HOME is not None
+    return torch.cuda.is_available() and CUDA_HOME is not None
 
 
 def get_extensions():
