@@ -193,7 +193,9 @@ class BoxInstMaskLoss(nn.Module):
         """
         super().__init__()
         if input_format not in ("RGB", "BGR"):
-            raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR' for BoxInst, got {input_format!r}")
+            raise ValueError(
+                f"INPUT.FORMAT must be 'RGB' or 'BGR' for BoxInst, got {input_format!r}"
+            )
         self.projection_weight = projection_weight
         self.pairwise_weight = pairwise_weight
         self.color_thresh = color_thresh
