@@ -335,6 +335,50 @@ def bench_inference(sizes, repeats: int, load: str):
     return results
 
 
+def bench_breakdown(size: int, repeats: int, load: str = "full"):
+    """Median seconds per part of one inference of Box2Mask-C and Mask R-CNN.
+
+    Box2Mask-C: backbone (R-50 + FPN), heads (kernel/category towers on the grids and the
+    mask feature branch), post-processing (points-NMS excluded: per image, candidates' masks,
+    Matrix NMS, resizing and pasting), other (normalisation, padding, grid reshapes,
+    points-NMS). Mask R-CNN: backbone, rpn (proposals incl. NMS), roi_heads (box head, NMS,
+    mask head), other (normalisation, padding, pasting masks at the image size).
+    """
+    parts = {
+        "box2mask-c R-50-FPN": [("backbone", "backbone"), ("head", "heads"),
+                                ("mask_head", "heads"), ("postprocessor", "postprocess")],
+        "mask-rcnn R-50-FPN": [("backbone", "backbone"), ("proposal_generator", "rpn"),
+                               ("roi_heads", "roi_heads")],
+    }  # fmt: skip
+    inputs = image_input(size)
+    out = {}
+    for name, wrapped in parts.items():
+        model = build(inference_cfg(name, load))
+        buckets = Buckets()
+        for attr, bucket in wrapped:
+            owner = getattr(model, attr)
+            if isinstance(owner, torch.nn.Module):
+                buckets.wrap(owner, "forward", bucket)
+            else:
+                buckets.wrap(model, attr, bucket)
+        runs = []
+        with torch.no_grad():
+            model(inputs)  # warm-up
+            for _ in range(repeats):
+                buckets.seconds = {}
+                start = time.perf_counter()
+                model(inputs)
+                total = time.perf_counter() - start
+                runs.append({**buckets.seconds, "total": total})
+        buckets.restore()
+        names = [b for _, b in wrapped]
+        names = list(dict.fromkeys(names))
+        med = {k: statistics.median(r[k] for r in runs) for k in [*names, "total"]}
+        med["other"] = statistics.median(r["total"] - sum(r[k] for k in names) for r in runs)
+        out[name] = med
+    return out
+
+
 def bench_training(repeats: int):
     """Median bucket seconds over ``repeats`` steps, and the ablation's median step time."""
     cfg = train_cfg()
@@ -392,6 +436,12 @@ def main(argv=None):
         for name, row in latency.items():
             print(f"| {name} | " + " | ".join(f"{row[s] * 1000:.0f} ms" for s in sizes) + " |")
 
+    largest = max(sizes)
+    print(f"\n## Inference breakdown at S={largest}, full load (median ms)")
+    for name, med in bench_breakdown(largest, args.repeats).items():
+        cols = ", ".join(f"{k} {v * 1000:.0f}" for k, v in med.items() if k != "total")
+        print(f"{name}: total {med['total'] * 1000:.0f} = {cols}")
+
     print("\n## Box2Mask-C training step (demo config, 2 × 320×320 images; median seconds)")
     med, full, without, inner = bench_training(args.repeats)
     step = med["forward"] + med["backward"] + med["optimizer"]
@@ -421,7 +471,6 @@ def main(argv=None):
         print(f"| box2mask-c demo train step | {mem['model RSS']:.0f} | "
               f"{mem['train step']:.0f} (step) |")
 
-    largest = max(sizes)
     print()
     for load, latency in latencies.items():
         r = latency["box2mask-c R-50-FPN"][largest] / latency["mask-rcnn R-50-FPN"][largest]
