@@ -8,10 +8,10 @@
    (model zoo COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x). Random weights, so two
    regimes (``--load``): "full", every score threshold 0, so each model post-processes its
    maximum number of candidates (Box2Mask-C: NMS_PRE 500 masks + Matrix NMS, 100 kept; Mask
-   R-CNN: 1000 proposals, 100 detections with masks; Box2Mask-T: top 100 of queries ×
-   classes) — an upper bound; "network", the configs' thresholds, which random scores do not
-   pass, so Box2Mask-C and Mask R-CNN skip their mask post-processing (Box2Mask-T still keeps
-   its top 100) — the network cost. A trained model on a real image lies in between. Each
+   R-CNN: 1000 proposals, 100 detections with masks, see ``full_load``; Box2Mask-T: top 100
+   of queries × classes) — an upper bound; "network", the configs' thresholds, which random
+   scores do not pass, so Box2Mask-C and Mask R-CNN skip their mask post-processing (Mask
+   R-CNN keeps ~2 proposals; Box2Mask-T still keeps its top 100) — the network cost. A trained model on a real image lies in between. Each
    model is run once to warm up, then the models take turns (round-robin, so that load from
    other processes spreads evenly); the median wall-clock time of ``--repeats`` calls of
    ``model([input])`` under ``torch.no_grad`` is reported, including pasting masks at the
@@ -142,11 +142,33 @@ def inference_cfg(name: str, load: str = "full"):
     return cfg
 
 
-def build(cfg):
+def build(cfg, load: str = "network"):
+    """The model in eval mode, random weights (seed 0); see ``full_load`` for "full"."""
     torch.manual_seed(0)
     model = build_model(cfg)
     model.eval()
+    if load == "full":
+        full_load(model)
     return model
+
+
+def full_load(model) -> None:
+    """Make random-weight Mask R-CNN post-process as many boxes as a trained one.
+
+    Random backbone features are large (|p2| ~ 1e4), so random box regressions push every
+    proposal and detection out of the image, and Mask R-CNN keeps ~2 proposals and ~1
+    detection. With the RPN's and the box predictor's regression layers zeroed, proposals are
+    the anchors (1000 after NMS) and detections are proposals (100 with masks at score
+    threshold 0); the amount of computation of every layer is unchanged. Other models are left
+    as they are (Box2Mask-C and -T already return 100 instances at threshold 0).
+    """
+    rpn = getattr(model, "proposal_generator", None)
+    roi_heads = getattr(model, "roi_heads", None)
+    if rpn is None or roi_heads is None:
+        return
+    for layer in (rpn.rpn_head.anchor_deltas, roi_heads.box_predictor.bbox_pred):
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
 
 
 def image_input(short: int, seed: int = 0):
@@ -294,7 +316,7 @@ def memory_worker(what: str, sizes, threads: int) -> None:
         train_step(model, optimizer, batch)
         out["train step"] = (_status_kib("VmHWM") - base) / 1024
     else:
-        model = build(inference_cfg(what))
+        model = build(inference_cfg(what), "full")
         base = _status_kib("VmRSS")
         with torch.no_grad():
             for size in sorted(sizes):  # increasing: each peak is that size's own
@@ -316,22 +338,27 @@ def measure_memory(what: str, sizes, threads: int) -> dict:
 # ----------------------------------------------------------------------------- main
 def bench_inference(sizes, repeats: int, load: str):
     """{model: {size: median seconds}}, models interleaved per repeat."""
-    models = {name: build(inference_cfg(name, load)) for name in MODELS}
+    models = {name: build(inference_cfg(name, load), load) for name in MODELS}
     results = {name: {} for name in MODELS}
     with torch.no_grad():
         for size in sizes:
             inputs = image_input(size)
             times = {name: [] for name in models}
+            counts = {}
             for model in models.values():
                 model(inputs)  # warm-up
             for _ in range(repeats):
                 for name, model in models.items():
                     start = time.perf_counter()
-                    model(inputs)
+                    out = model(inputs)
                     times[name].append(time.perf_counter() - start)
+                    counts[name] = len(out[0]["instances"])
             for name in models:
                 results[name][size] = statistics.median(times[name])
-            print(f"  size {size}: " + ", ".join(f"{n} {results[n][size]:.3f}s" for n in models))
+            print(
+                f"  size {size}: "
+                + ", ".join(f"{n} {results[n][size]:.3f}s ({counts[n]} inst.)" for n in models)
+            )
     return results
 
 
@@ -353,7 +380,7 @@ def bench_breakdown(size: int, repeats: int, load: str = "full"):
     inputs = image_input(size)
     out = {}
     for name, wrapped in parts.items():
-        model = build(inference_cfg(name, load))
+        model = build(inference_cfg(name, load), load)
         buckets = Buckets()
         for attr, bucket in wrapped:
             owner = getattr(model, attr)
