@@ -11,11 +11,11 @@
    R-CNN: 1000 proposals, 100 detections with masks, see ``full_load``; Box2Mask-T: top 100
    of queries × classes) — an upper bound; "network", the configs' thresholds, which random
    scores do not pass, so Box2Mask-C and Mask R-CNN skip their mask post-processing (Mask
-   R-CNN keeps ~2 proposals; Box2Mask-T still keeps its top 100) — the network cost. A trained model on a real image lies in between. Each
-   model is run once to warm up, then the models take turns (round-robin, so that load from
-   other processes spreads evenly); the median wall-clock time of ``--repeats`` calls of
-   ``model([input])`` under ``torch.no_grad`` is reported, including pasting masks at the
-   input size.
+   R-CNN keeps ~2 proposals; Box2Mask-T still keeps its top 100) — the network cost. A
+   trained model on a real image lies in between. Each model is run once to warm up, then
+   the models take turns (round-robin, so that load from other processes spreads evenly);
+   the median wall-clock time of ``--repeats`` calls of ``model([input])`` under
+   ``torch.no_grad`` is reported, including pasting masks at the input size.
 2. A Box2Mask-C training step (the demo config: EfficientNet-Lite0 FPN, random weights, 2
    synthetic 320×320 images, AdamW), split into buckets by wrapping the model's own modules and
    loss functions with timers (wall clock, run synchronously on the CPU):
