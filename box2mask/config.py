@@ -78,6 +78,17 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
+    # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level
+    # set + LCM) or "boxinst" (the BoxInst baseline: projection + LAB colour pairwise term),
+    # to compare the losses with the same backbone, head, data and schedule.
+    cfg.MODEL.BOX2MASK.LOSS.MASK_LOSS = "levelset"
+    # BoxInst: projection Dice weight, pairwise weight, LAB similarity threshold τ of the pairs
+    # that count, and the linear warm-up of the pairwise term in iterations (10k of 90k in
+    # the paper; scale it with shorter schedules).
+    cfg.MODEL.BOX2MASK.LOSS.BOXINST_PROJECTION_WEIGHT = 1.0
+    cfg.MODEL.BOX2MASK.LOSS.BOXINST_PAIRWISE_WEIGHT = 1.0
+    cfg.MODEL.BOX2MASK.LOSS.BOXINST_COLOR_THRESH = 0.3
+    cfg.MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS = 10000
 
     # ---------------------------------------------------------------- Box2Mask-C (§4 of METHOD)
     cfg.MODEL.BOX2MASK_C = CN()

@@ -2,6 +2,7 @@
 supervised reference."""
 
 from .box_supervised import BoxSupervisedMaskLoss
+from .boxinst import BoxInstMaskLoss
 from .lcm import local_affinity, local_consistency_loss, propagate
 from .levelset import feature_levelset_loss, image_levelset_loss
 from .mask_supervised import mask_supervised_loss
@@ -9,6 +10,7 @@ from .projection import box_projection_loss, boxes_to_mask_grid, dice_loss
 from .structural_targets import build_structural_targets_fn, deep_structural_targets
 
 __all__ = [
+    "BoxInstMaskLoss",
     "BoxSupervisedMaskLoss",
     "box_projection_loss",
     "boxes_to_mask_grid",

@@ -17,6 +17,7 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import BitMasks, ImageList, Instances, PolygonMasks
 
 from ...losses import (
+    BoxInstMaskLoss,
     BoxSupervisedMaskLoss,
     build_structural_targets_fn,
     mask_supervised_loss,
@@ -26,6 +27,9 @@ from ..heads import FeatureGuideHead, KernelCategoryHead, MaskFeatureHead
 from ..inference_c import Box2MaskCPostProcessor, points_nms
 
 __all__ = ["Box2MaskC"]
+
+# MODEL.BOX2MASK.LOSS.MASK_LOSS -> the box-supervised mask loss module.
+_MASK_LOSSES = {"levelset": BoxSupervisedMaskLoss, "boxinst": BoxInstMaskLoss}
 
 
 @META_ARCH_REGISTRY.register()
@@ -74,10 +78,12 @@ class Box2MaskC(nn.Module):
                 ``mask_in_features``.
             head: kernel and category branches.
             mask_head: mask feature branch (D channels, stride ``mask_stride``).
-            guide_head: deep-feature guide F on the mask feature (box supervision only; None
-                with "mask" supervision, so that no parameter goes without a gradient).
+            guide_head: deep-feature guide F on the mask feature (box supervision with the
+                level-set loss only; None otherwise, so that no parameter goes without a
+                gradient).
             postprocessor: inference of one image.
-            box_mask_loss: ``BoxSupervisedMaskLoss`` (used when supervision is "box").
+            box_mask_loss: ``BoxSupervisedMaskLoss`` or ``BoxInstMaskLoss`` (LOSS.MASK_LOSS;
+                used when supervision is "box").
             supervision: "box" or "mask".
             num_classes: K.
             in_features: backbone features for the grid levels; the first is downsampled
@@ -100,8 +106,8 @@ class Box2MaskC(nn.Module):
             raise ValueError(
                 f"MODEL.BOX2MASK.SUPERVISION must be 'box' or 'mask', got {supervision!r}"
             )
-        if supervision == "box" and (box_mask_loss is None or guide_head is None):
-            raise ValueError("SUPERVISION 'box' needs a box_mask_loss and a guide_head")
+        if supervision == "box" and box_mask_loss is None:
+            raise ValueError("SUPERVISION 'box' needs a box_mask_loss")
         if not (len(in_features) == len(num_grids) == len(scale_ranges) == len(level_strides)):
             raise ValueError(
                 "BOX2MASK_C.IN_FEATURES, NUM_GRIDS and SCALE_RANGES must have the same length, got "
@@ -147,13 +153,20 @@ class Box2MaskC(nn.Module):
         if cfg.INPUT.FORMAT == "BGR":
             lmean, lstd = lmean[::-1], lstd[::-1]
         supervision = cfg.MODEL.BOX2MASK.SUPERVISION
+        mask_loss = cfg.MODEL.BOX2MASK.LOSS.MASK_LOSS
+        if mask_loss not in _MASK_LOSSES:
+            raise ValueError(
+                f"MODEL.BOX2MASK.LOSS.MASK_LOSS must be one of {sorted(_MASK_LOSSES)}, got "
+                f"{mask_loss!r}"
+            )
+        levelset = supervision == "box" and mask_loss == "levelset"
         return {
             "backbone": backbone,
             "head": KernelCategoryHead(cfg, shapes),
             "mask_head": MaskFeatureHead(cfg, shapes),
-            "guide_head": FeatureGuideHead(cfg) if supervision == "box" else None,
+            "guide_head": FeatureGuideHead(cfg) if levelset else None,
             "postprocessor": Box2MaskCPostProcessor(cfg),
-            "box_mask_loss": BoxSupervisedMaskLoss(cfg) if supervision == "box" else None,
+            "box_mask_loss": _MASK_LOSSES[mask_loss](cfg) if supervision == "box" else None,
             "structural_targets_fn": build_structural_targets_fn(cfg),
             "supervision": supervision,
             "num_classes": cfg.MODEL.BOX2MASK.NUM_CLASSES,
@@ -253,8 +266,9 @@ class Box2MaskC(nn.Module):
             raw_images: per image [3, H_i, W_i] unnormalised input images.
             input_size: (H, W) padded input size.
         Returns:
-            "loss_cls" and the mask losses (box: "loss_mask_proj", "loss_levelset", "loss_lcm";
-            mask: "loss_mask_dice", "loss_mask_bce").
+            "loss_cls" and the mask losses (box: "loss_mask_proj", "loss_levelset", "loss_lcm",
+            or "loss_mask_proj", "loss_pairwise" with MASK_LOSS "boxinst"; mask:
+            "loss_mask_dice", "loss_mask_bce").
         """
         k = self.num_classes
         targets = [
@@ -294,7 +308,7 @@ class Box2MaskC(nn.Module):
             # Boxes only: gt_masks, even if present, are never read.
             boxes = torch.cat([x.gt_boxes.tensor for x in gt_instances])[matched] / self.mask_stride
             images = self._loss_images(raw_images, input_size, (h, w))
-            guide = self.guide_head(mask_features)
+            guide = None if self.guide_head is None else self.guide_head(mask_features)
             losses.update(
                 self.box_mask_loss(
                     mask_logits,

@@ -1,0 +1,245 @@
+"""Mask AP of Box2Mask, its baselines and the mask-supervised models on the synthetic split.
+
+    python benchmarks/accuracy.py [--iters N] [--only box-fill,c-box] [--output DIR] [--force]
+        [--c-config CFG] [--t-config CFG] [--num-gpus G] [KEY VALUE ...]
+
+Runs, all evaluated by COCO mask AP on ``synthetic_val`` (the set is generated under
+``$DETECTRON2_DATASETS``, default ``./datasets``, when missing):
+
+- ``box-fill``: each ground-truth box as its mask (no training; box2mask.evaluation.box_baselines);
+- ``levelset-evolution``: the training-free level-set evolution op inside each box (same module);
+  both get the ground-truth boxes and classes (perfect detection), so they score mask quality
+  only and are not a like-for-like comparison with the trained detectors;
+- ``c-boxinst``: Box2Mask-C trained from boxes with the BoxInst loss (MASK_LOSS boxinst);
+- ``c-box``, ``t-box``: Box2Mask-C and Box2Mask-T trained from boxes (the method);
+- ``c-mask``, ``t-mask``: the same models trained on ground-truth masks (SUPERVISION mask), the
+  upper reference under the same schedule.
+
+The trained runs share one schedule: ``--iters`` (default: MAX_ITER of the C config) with the
+learning-rate steps and warm-up of each config scaled to it, and BoxInst's pairwise warm-up at
+1/9 of it (10k of 90k in the paper). Each run is ``train_net.py`` in a subprocess with its own
+OUTPUT_DIR (``<output>/<name>``); a run whose ``final_results.json`` exists is not redone
+(``--force`` redoes it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
+``MODEL.DEVICE cuda``). Mask-supervised runs train on a copy of the train split's json with
+masks (same images, same boxes).
+
+Prints a table (mask AP, AP50, AP75; box / mask ratios), writes ``accuracy.json``,
+``accuracy.md`` and the bar chart ``accuracy.png`` to the output directory. The last printed
+line is ``box_vs_mask_c <c-box AP / c-mask AP>`` (nan when either run is missing).
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from detectron2.config import get_cfg  # noqa: E402
+
+from box2mask import add_box2mask_config  # noqa: E402
+from box2mask.data import synthetic  # noqa: E402
+from box2mask.evaluation.box_baselines import MASK_METHODS, evaluate_box_baseline  # noqa: E402
+
+MASK_SUPERVISED = ["MODEL.BOX2MASK.SUPERVISION", "mask"]
+# name -> (label, kind, model, KEY VALUE overrides); kind "baseline" runs box_baselines.
+RUNS = {
+    "box-fill": ("box-fill (no training)", "baseline", None, []),
+    "levelset-evolution": ("level-set evolution (no training)", "baseline", None, []),
+    "c-boxinst": (
+        "Box2Mask-C, BoxInst loss (box)",
+        "train",
+        "c",
+        ["MODEL.BOX2MASK.LOSS.MASK_LOSS", "boxinst"],
+    ),
+    "c-box": ("Box2Mask-C (box)", "train", "c", []),
+    "t-box": ("Box2Mask-T (box)", "train", "t", []),
+    "c-mask": ("Box2Mask-C (mask-supervised)", "train", "c", MASK_SUPERVISED),
+    "t-mask": ("Box2Mask-T (mask-supervised)", "train", "t", MASK_SUPERVISED),
+}
+KEYS = ("AP", "AP50", "AP75")
+MASKED_TRAIN = "synthetic_train_masks"
+DEMO = ROOT / "configs/demo"
+
+
+def data_root() -> Path:
+    return Path(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))
+
+
+def ensure_data() -> dict:
+    """The synthetic set (generated if missing) and a train json with masks for "mask" runs."""
+    paths = synthetic.generate_synthetic_dataset(data_root() / "synthetic")
+    masked = Path(paths["train_json"]).with_name("train_masks.json")
+    if not masked.is_file() or masked.stat().st_mtime < Path(paths["train_json"]).stat().st_mtime:
+        coco = json.loads(Path(paths["train_json"]).read_text())
+        meta = json.loads(Path(paths["meta"]).read_text())
+        annotations = []
+        for info in sorted(coco["images"], key=lambda x: x["id"]):
+            index = int(Path(info["file_name"]).stem)
+            rng = synthetic.sample_rng(meta["seed"], "train", index)
+            sample = synthetic.render_sample(rng, meta["image_size"])
+            annotations += synthetic._annotations(sample, info["id"], len(annotations) + 1, True)
+        boxes = [a["bbox"] for a in annotations]
+        if boxes != [a["bbox"] for a in coco["annotations"]]:
+            raise RuntimeError(
+                f"re-rendered train masks do not match {paths['train_json']}'s boxes: regenerate "
+                "the synthetic set (python -m box2mask.data.synthetic --out ...)"
+            )
+        coco["annotations"] = annotations
+        tmp = masked.with_suffix(".tmp")
+        tmp.write_text(json.dumps(coco, separators=(",", ":")))
+        tmp.replace(masked)
+    paths["train_masks_json"] = str(masked)
+    return paths
+
+
+def load_cfg(config_file: str):
+    cfg = get_cfg()
+    add_box2mask_config(cfg)
+    cfg.merge_from_file(config_file)
+    return cfg
+
+
+def schedule_opts(config_file: str, iters: int) -> list:
+    """KEY VALUE pairs setting MAX_ITER to ``iters`` with the config's steps/warm-up scaled."""
+    solver = load_cfg(config_file).SOLVER
+    scale = iters / solver.MAX_ITER
+    steps = tuple(sorted({max(1, min(iters - 1, round(s * scale))) for s in solver.STEPS}))
+    return [
+        "SOLVER.MAX_ITER", str(iters),
+        "SOLVER.STEPS", str(steps) if len(steps) != 1 else f"({steps[0]},)",
+        "SOLVER.WARMUP_ITERS", str(max(1, round(solver.WARMUP_ITERS * scale))),
+        "SOLVER.CHECKPOINT_PERIOD", str(iters),
+        "TEST.EVAL_PERIOD", "0",
+    ]  # fmt: skip
+
+
+def run_baseline(name: str, paths: dict, out_dir: Path) -> dict:
+    res = evaluate_box_baseline(paths["val_json"], paths["val_images"], MASK_METHODS[name])
+    return {"segm": res}
+
+
+def run_training(name: str, args, paths: dict, out_dir: Path, iters: int) -> dict:
+    _, _, model, overrides = RUNS[name]
+    config = args.c_config if model == "c" else args.t_config
+    opts = schedule_opts(config, iters) + list(overrides) + ["OUTPUT_DIR", str(out_dir)]
+    if name == "c-boxinst":
+        opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
+    cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", config]
+    cmd += ["--num-gpus", str(args.num_gpus)]
+    if name.endswith("-mask"):
+        cmd += ["--register-coco", MASKED_TRAIN, paths["train_masks_json"], paths["train_images"]]
+        opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
+    cmd += opts + list(args.opts)
+    log = out_dir / "train_stdout.txt"
+    print(f"  {name}: {' '.join(cmd[1:])}\n    log: {log}", flush=True)
+    with open(log, "w") as f:
+        env = dict(os.environ, DETECTRON2_DATASETS=str(data_root().resolve()))
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
+    results = out_dir / "final_results.json"
+    if proc.returncode != 0 or not results.is_file():
+        tail = log.read_text().splitlines()[-15:]
+        raise RuntimeError(
+            f"{name} failed (exit {proc.returncode}); end of {log}:\n" + "\n".join(tail)
+        )
+    return json.loads(results.read_text())
+
+
+def fmt(x: float) -> str:
+    return "nan" if x is None or math.isnan(x) else f"{x:.1f}"
+
+
+def ratio(rows: dict, a: str, b: str) -> float:
+    if a not in rows or b not in rows or not rows[b]["AP"]:
+        return math.nan
+    return rows[a]["AP"] / rows[b]["AP"]
+
+
+def bar_chart(rows: dict, path: Path, title: str) -> None:
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(names) + 2), 4.2))
+    width = 0.8 / len(KEYS)
+    for k, key in enumerate(KEYS):
+        xs = [i + (k - (len(KEYS) - 1) / 2) * width for i in range(len(names))]
+        vals = [0.0 if math.isnan(rows[n][key]) else rows[n][key] for n in names]
+        bars = ax.bar(xs, vals, width, label=f"mask {key}")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(names)), [RUNS[n][0] for n in names], rotation=20, ha="right")
+    ax.set_ylabel("COCO mask AP (%)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iters", type=int, help="training iterations of every trained run")
+    parser.add_argument("--c-config", default=str(DEMO / "box2mask_c_effnet_lite0.yaml"))
+    parser.add_argument("--t-config", default=str(DEMO / "box2mask_t_effnet_lite0.yaml"))
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(RUNS)}")
+    parser.add_argument("--output", default=str(ROOT / "output/benchmarks/accuracy"))
+    parser.add_argument("--force", action="store_true", help="redo runs that have results")
+    parser.add_argument("--num-gpus", type=int, default=1)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE for every training run")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(RUNS)
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        parser.error(f"unknown run(s) {unknown}; choose from {','.join(RUNS)}")
+    iters = args.iters or load_cfg(args.c_config).SOLVER.MAX_ITER
+    output = Path(args.output)
+    paths = ensure_data()
+    print(f"schedule: {iters} iterations; C {args.c_config}, T {args.t_config}; output {output}")
+
+    rows = {}
+    for name in names:
+        out_dir = output / name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        results_file = out_dir / "final_results.json"
+        start = time.perf_counter()
+        if results_file.is_file() and not args.force:
+            results = json.loads(results_file.read_text())
+            print(f"  {name}: found {results_file}")
+        elif RUNS[name][1] == "baseline":
+            results = run_baseline(name, paths, out_dir)
+            results_file.write_text(json.dumps(results, indent=2))
+        else:
+            results_file.unlink(missing_ok=True)
+            results = run_training(name, args, paths, out_dir, iters)
+        rows[name] = {k: float(results["segm"][k]) for k in KEYS}
+        print(f"  {name}: mask AP {fmt(rows[name]['AP'])} ({time.perf_counter() - start:.0f} s)")
+
+    table = ["| method on synthetic_val | mask AP | AP50 | AP75 |", "|---|---|---|---|"]
+    table += [f"| {RUNS[n][0]} | " + " | ".join(fmt(rows[n][k]) for k in KEYS) + " |" for n in rows]
+    c_ratio, t_ratio = ratio(rows, "c-box", "c-mask"), ratio(rows, "t-box", "t-mask")
+    lines = [
+        f"schedule: {iters} iterations",
+        "",
+        *table,
+        "",
+        f"box / mask AP: Box2Mask-C {fmt(100 * c_ratio)} %, Box2Mask-T {fmt(100 * t_ratio)} %",
+        "The training-free rows get the ground-truth boxes and classes (perfect detection, score"
+        " 1): they measure mask quality only; the trained rows detect on their own.",
+    ]
+    print("\n" + "\n".join(lines))
+    (output / "accuracy.md").write_text("\n".join(lines) + "\n")
+    summary = {"iters": iters, "runs": rows, "box_vs_mask_c": c_ratio, "box_vs_mask_t": t_ratio}
+    (output / "accuracy.json").write_text(json.dumps(summary, indent=2))
+    bar_chart(rows, output / "accuracy.png", f"synthetic_val, {iters} iterations")
+    print(f"wrote {output / 'accuracy.md'}, accuracy.json, accuracy.png")
+    print(f"box_vs_mask_c {c_ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

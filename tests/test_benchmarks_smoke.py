@@ -1,0 +1,68 @@
+"""Benchmark scripts: helpers (fast) and a tiny end-to-end run of speed.py (slow)."""
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_accuracy_schedule_scales_steps_and_warmup():
+    accuracy = _load("accuracy")
+    opts = accuracy.schedule_opts(str(ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml"), 100)
+    pairs = dict(zip(opts[::2], opts[1::2]))
+    # demo C: 800 iterations, steps (600, 740), warm-up 50.
+    assert pairs["SOLVER.MAX_ITER"] == "100"
+    assert pairs["SOLVER.STEPS"] == "(75, 92)"
+    assert pairs["SOLVER.WARMUP_ITERS"] == "6"
+    assert pairs["TEST.EVAL_PERIOD"] == "0"
+
+
+def test_accuracy_table_helpers(tmp_path):
+    accuracy = _load("accuracy")
+    rows = {
+        "box-fill": {"AP": 10.0, "AP50": 36.0, "AP75": 1.0},
+        "c-box": {"AP": 30.0, "AP50": 60.0, "AP75": math.nan},
+        "c-mask": {"AP": 40.0, "AP50": 70.0, "AP75": 40.0},
+    }
+    assert accuracy.ratio(rows, "c-box", "c-mask") == pytest.approx(0.75)
+    assert math.isnan(accuracy.ratio(rows, "t-box", "t-mask"))
+    accuracy.bar_chart(rows, tmp_path / "chart.png", "test")
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+def test_speed_buckets_wrap_and_restore():
+    speed = _load("speed")
+    conv = torch.nn.Conv2d(1, 1, 1)
+    buckets = speed.Buckets()
+    buckets.wrap(conv, "forward", "conv")
+    conv(torch.zeros(1, 1, 2, 2))
+    conv(torch.zeros(1, 1, 2, 2))
+    assert buckets.seconds["conv"] > 0
+    buckets.restore()
+    assert "forward" not in conv.__dict__
+    conv(torch.zeros(1, 1, 2, 2))
+    assert set(buckets.seconds) == {"conv"}
+
+
+@pytest.mark.slow
+def test_speed_script_tiny_run():
+    cmd = [sys.executable, str(ROOT / "benchmarks/speed.py"), "--sizes", "64", "--repeats", "1"]
+    cmd += ["--no-memory", "--load", "network", "--threads", "1"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1].split()
+    assert last[0] == "c_vs_maskrcnn" and float(last[1]) > 0
