@@ -19,3 +19,4 @@ bench: setup
 	$(PY) benchmarks/bench_levelset.py
 	$(PY) benchmarks/bench_tree_filter.py
 	$(PY) benchmarks/bench_msdeform_attn.py
+	$(PY) benchmarks/speed.py
