@@ -288,18 +288,26 @@ def tree_filter(
     Returns:
         ``(out, tree)``: out [N, C, H, W] in the compute dtype, and the :class:`Tree` used.
     """
+    return _filter_along_tree(
+        x, guide, sigma, image_index, learn_guide, tree, _build_tree, tree_filter_with_weights
+    )
+
+
+def _filter_along_tree(x, guide, sigma, image_index, learn_guide, tree, build, filter_fn):
+    """Shared body of ``tree_filter`` and its reference: check, build or reuse the tree (no
+    gradient), edge weights exp(-d²/σ) in fp32/fp64 outside autocast, then ``filter_fn``."""
     _check_filter_args(x, guide, sigma, image_index)
     batch, _, height, width = guide.shape
     if tree is None:
         with torch.no_grad():
-            tree = _build_tree(guide)  # guide already checked
+            tree = build(guide)  # guide already checked
     _check_tree(tree, batch, height * width)
     tree = tree.to(x.device)
     dtype = _compute_dtype(x, guide)
     with torch.autocast(device_type=x.device.type, enabled=False):
         guide = guide.to(dtype) if learn_guide else guide.detach().to(dtype)
         weight = tree_edge_weights(guide, tree, sigma)
-        out = tree_filter_with_weights(x.to(dtype), weight, tree, image_index)
+        out = filter_fn(x.to(dtype), weight, tree, image_index)
     return out, tree
 
 
@@ -452,15 +460,13 @@ def tree_filter_reference(
 
     Args and Returns: as :func:`tree_filter` (the tree from :func:`build_tree_reference`).
     """
-    _check_filter_args(x, guide, sigma, image_index)
-    batch, _, height, width = guide.shape
-    if tree is None:
-        tree = build_tree_reference(guide)
-    _check_tree(tree, batch, height * width)
-    tree = tree.to(x.device)
-    dtype = _compute_dtype(x, guide)
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        guide = guide.to(dtype) if learn_guide else guide.detach().to(dtype)
-        weight = tree_edge_weights(guide, tree, sigma)
-        out = tree_filter_with_weights_reference(x.to(dtype), weight, tree, image_index)
-    return out, tree
+    return _filter_along_tree(
+        x,
+        guide,
+        sigma,
+        image_index,
+        learn_guide,
+        tree,
+        build_tree_reference,
+        tree_filter_with_weights_reference,
+    )
