@@ -12,6 +12,9 @@ Runs, all evaluated by COCO mask AP on ``synthetic_val`` (the set is generated u
   only and are not a like-for-like comparison with the trained detectors;
 - ``c-boxinst``: Box2Mask-C trained from boxes with the BoxInst loss (MASK_LOSS boxinst);
 - ``c-box``, ``t-box``: Box2Mask-C and Box2Mask-T trained from boxes (the method);
+- ``c-box-proj``, ``c-box-proj-image``, ``c-box-proj-image-tree``: the loss ablation of
+  Box2Mask-C (box): projection only, + the image level-set term, + the tree-filtered
+  deep-structural term; ``c-box`` adds the LCM;
 - ``c-mask``, ``t-mask``: the same models trained on ground-truth masks (SUPERVISION mask), the
   upper reference under the same schedule.
 
@@ -51,6 +54,9 @@ from box2mask.data import synthetic  # noqa: E402
 from box2mask.evaluation.box_baselines import MASK_METHODS, evaluate_box_baseline  # noqa: E402
 
 MASK_SUPERVISED = ["MODEL.BOX2MASK.SUPERVISION", "mask"]
+NO_IMAGE_LS = ["MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_WEIGHT", "0.0"]
+NO_FEATURE_LS = ["MODEL.BOX2MASK.LOSS.LEVELSET_FEATURE_WEIGHT", "0.0"]
+NO_LCM = ["MODEL.BOX2MASK.LOSS.LCM_WEIGHT", "0.0"]
 # name -> (label, kind, model, KEY VALUE overrides); kind "baseline" runs box_baselines.
 RUNS = {
     "box-fill": ("box-fill (no training)", "baseline", None, []),
@@ -60,6 +66,25 @@ RUNS = {
         "train",
         "c",
         ["MODEL.BOX2MASK.LOSS.MASK_LOSS", "boxinst"],
+    ),
+    # The loss ablation of Box2Mask-C (box): terms added one at a time up to the full "c-box".
+    "c-box-proj": (
+        "Box2Mask-C (box), projection only",
+        "train",
+        "c",
+        [*NO_IMAGE_LS, *NO_FEATURE_LS, *NO_LCM],
+    ),
+    "c-box-proj-image": (
+        "Box2Mask-C (box), + image level set",
+        "train",
+        "c",
+        [*NO_FEATURE_LS, *NO_LCM],
+    ),
+    "c-box-proj-image-tree": (
+        "Box2Mask-C (box), + tree-filter level set",
+        "train",
+        "c",
+        NO_LCM,
     ),
     "c-box": ("Box2Mask-C (box)", "train", "c", []),
     "t-box": ("Box2Mask-T (box)", "train", "t", []),

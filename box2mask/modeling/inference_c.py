@@ -4,7 +4,8 @@ Glossary: K classes, M grid cells of all levels, D kernel size, N candidates,
 h × w mask resolution (stride 4 of the padded input), H × W padded input, H0 × W0 output.
 """
 
-from typing import List, Sequence, Tuple
+import math
+from typing import Tuple
 
 import torch
 from torch.nn import functional as F
@@ -56,8 +57,15 @@ def matrix_nms(
     if n == 0:
         return scores
     m = masks.reshape(n, -1).float()
-    inter = m @ m.t()  # [N, N]
     areas = m.sum(1)
+    # IoU only matters within a class: the intersections are computed per class block (the
+    # same products as one N × N matmul when a single class is present, far fewer otherwise).
+    inter = m.new_zeros((n, n))
+    for c in labels.unique():
+        idx = (labels == c).nonzero()[:, 0]
+        if len(idx) > 1:
+            block = m[idx]
+            inter[idx[:, None], idx[None, :]] = block @ block.t()
     union = areas[:, None] + areas[None, :] - inter
     iou = (inter / union.clamp(min=1e-6)).triu(diagonal=1)
     same = (labels[:, None] == labels[None, :]).triu(diagonal=1)
@@ -84,7 +92,9 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     boxes = masks.new_zeros((n, 4), dtype=torch.float32)
     if n == 0:
         return boxes
-    cols, rows = masks.any(dim=1), masks.any(dim=2)  # [N, W], [N, H]
+    # amax over a uint8 view: the same as any(), an order of magnitude faster on the CPU.
+    as_bytes = masks.view(torch.uint8)
+    cols, rows = as_bytes.amax(dim=1) > 0, as_bytes.amax(dim=2) > 0  # [N, W], [N, H]
     xs = torch.arange(w, device=masks.device)
     ys = torch.arange(h, device=masks.device)
     nonempty = cols.any(dim=1)
@@ -180,22 +190,20 @@ class Box2MaskCPostProcessor:
         cells, classes = cand[:, 0], cand[:, 1]
 
         d, h, w = mask_features.shape
-        probs = (kernels[cells] @ mask_features.reshape(d, h * w)).sigmoid().reshape(-1, h, w)
-        binary = probs > self.mask_thresh
-        areas = binary.flatten(1).sum(1).float()
-        keep = areas > cell_strides[cells]
-        probs, binary, areas = probs[keep], binary[keep], areas[keep]
-        scores, classes = scores[keep], classes[keep]
-        maskness = (probs * binary).flatten(1).sum(1) / areas.clamp(min=1)
+        # Candidates are selected by index; only the final ≤ max_per_img rows are gathered.
+        probs = (kernels[cells] @ mask_features.reshape(d, h * w)).sigmoid_()  # [N, h*w]
+        binary = (probs > self.mask_thresh).float()
+        areas = binary.sum(1)
+        maskness = (probs * binary).sum(1) / areas.clamp(min=1)
         scores = scores * maskness
-
-        order = scores.argsort(descending=True)[: self.nms_pre]
-        probs, binary, scores, classes = probs[order], binary[order], scores[order], classes[order]
-        scores = matrix_nms(binary, classes, scores, self.nms_kernel, self.nms_sigma)
-        keep = scores >= self.update_thresh
-        probs, scores, classes = probs[keep], scores[keep], classes[keep]
-        order = scores.argsort(descending=True)[: self.max_per_img]
-        probs, scores, classes = probs[order], scores[order], classes[order]
+        keep = (areas > cell_strides[cells]).nonzero()[:, 0]
+        order = keep[scores[keep].argsort(descending=True)[: self.nms_pre]]
+        scores, classes = scores[order], classes[order]
+        scores = matrix_nms(binary[order], classes, scores, self.nms_kernel, self.nms_sigma)
+        final = (scores >= self.update_thresh).nonzero()[:, 0]
+        final = final[scores[final].argsort(descending=True)[: self.max_per_img]]
+        scores, classes = scores[final], classes[final]
+        probs = probs[order[final]].reshape(-1, h, w)
 
         masks = self._resize_masks(probs, input_size, image_size, output_size)
         result = Instances(output_size)
@@ -206,13 +214,29 @@ class Box2MaskCPostProcessor:
         return result
 
     def _resize_masks(self, probs, input_size, image_size, output_size) -> torch.Tensor:
-        """[N, h, w] probabilities → [N, H0, W0] bool: to the padded input, crop, resize."""
-        n = len(probs)
-        out = torch.zeros((n, *output_size), dtype=torch.bool, device=probs.device)
+        """[N, h, w] probabilities over the padded input → [N, H0, W0] bool.
+
+        One bilinear pass at the scale input / h × output / image: the same sampling as
+        resizing to the padded input, cropping the image and resizing that to the output,
+        without the second pass; mask rows and columns the output never samples are dropped.
+        """
+        n, h, w = probs.shape
+        scale = (
+            input_size[0] * output_size[0] / (image_size[0] * h),
+            input_size[1] * output_size[1] / (image_size[1] * w),
+        )
+        # Output pixel y samples source row (y + 0.5) / scale - 0.5 and the row below it.
+        rows = min(h, math.floor((output_size[0] - 0.5) / scale[0]) + 2)
+        cols = min(w, math.floor((output_size[1] - 0.5) / scale[1]) + 2)
+        out = torch.empty((n, *output_size), dtype=torch.bool, device=probs.device)
         for i in range(0, n, self.upsample_chunk):
-            p = probs[i : i + self.upsample_chunk, None]
-            p = F.interpolate(p, size=tuple(input_size), mode="bilinear", align_corners=False)
-            p = p[:, :, : image_size[0], : image_size[1]]
-            p = F.interpolate(p, size=tuple(output_size), mode="bilinear", align_corners=False)
-            out[i : i + self.upsample_chunk] = p[:, 0] > self.mask_thresh
+            p = F.interpolate(
+                probs[i : i + self.upsample_chunk, None, :rows, :cols],
+                scale_factor=scale,
+                mode="bilinear",
+                align_corners=False,
+                recompute_scale_factor=False,
+            )
+            p = p[:, 0, : output_size[0], : output_size[1]]
+            out[i : i + self.upsample_chunk] = p > self.mask_thresh
         return out

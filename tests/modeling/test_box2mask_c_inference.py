@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from box2mask.modeling.inference_c import (
     Box2MaskCPostProcessor,
@@ -49,6 +50,31 @@ def test_matrix_nms_classes_independent_and_empty():
     assert empty.shape == (0,)
     with pytest.raises(ValueError, match="gaussian"):
         matrix_nms(masks, torch.tensor([0, 1]), torch.tensor([0.9, 0.8]), "box")
+
+
+def test_matrix_nms_per_class_blocks_match_dense_formula():
+    torch.manual_seed(0)
+    n = 40
+    masks = torch.rand(n, 12, 12) > 0.6
+    labels = torch.randint(0, 4, (n,))
+    scores = torch.rand(n).sort(descending=True).values
+    m = masks.reshape(n, -1).float()
+    inter = m @ m.t()
+    union = m.sum(1)[:, None] + m.sum(1)[None, :] - inter
+    iou = (inter / union).triu(1) * (labels[:, None] == labels[None, :]).triu(1)
+    comp = iou.max(0).values[:, None]
+    dense = scores * torch.exp(-2.0 * (iou**2 - comp**2)).min(0).values
+    torch.testing.assert_close(matrix_nms(masks, labels, scores, "gaussian", 2.0), dense)
+
+
+def test_resize_masks_one_pass_equals_two_pass_when_sizes_agree():
+    # Output = image size: one pass at the input scale is exactly the resize to the padded
+    # input followed by the crop to the image.
+    torch.manual_seed(0)
+    probs = torch.rand(3, 10, 14)
+    masks = _post()._resize_masks(probs, (40, 56), (37, 50), (37, 50))
+    two_pass = F.interpolate(probs[:, None], size=(40, 56), mode="bilinear")[:, 0, :37, :50]
+    assert torch.equal(masks, two_pass > 0.5)
 
 
 def test_masks_to_boxes():
