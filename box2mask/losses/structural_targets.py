@@ -37,6 +37,7 @@ def deep_structural_targets(
     image_index: torch.Tensor,
     image_sigma: float = 0.02,
     feature_sigma: float = 1.0,
+    trees: Optional[dict] = None,
 ) -> torch.Tensor:
     """Tree-filtered targets of the deep-structural level-set term.
 
@@ -52,6 +53,9 @@ def deep_structural_targets(
         image_index: [N] integer, the image in [0, B) of each instance.
         image_sigma: σ of the image tree, ``w = exp(-d²/σ)``, d² summed over RGB.
         feature_sigma: σ of the deep-feature tree.
+        trees: optional cache of the two MSTs ("image", "guide"): filled on the first call,
+            reused by later calls with the same ``images`` and ``guide`` (e.g. the decoder
+            layers of one batch); None builds them every call.
 
     Returns:
         [N, 2, h, w] = cat(T1, T2) along dim 1, float32 (float64 if the inputs are).
@@ -70,8 +74,13 @@ def deep_structural_targets(
             f"deep_structural_targets: images {tuple(images.shape)} and guide "
             f"{tuple(guide.shape)} must share B, h, w"
         )
-    t1, _ = tree_filter(probs.unsqueeze(1), images, image_sigma, image_index, learn_guide=False)
-    t2, _ = tree_filter(t1, guide, feature_sigma, image_index, learn_guide=True)
+    trees = {} if trees is None else trees
+    t1, trees["image"] = tree_filter(
+        probs.unsqueeze(1), images, image_sigma, image_index, tree=trees.get("image")
+    )
+    t2, trees["guide"] = tree_filter(
+        t1, guide, feature_sigma, image_index, learn_guide=True, tree=trees.get("guide")
+    )
     return torch.cat([t1, t2], 1)
 
 

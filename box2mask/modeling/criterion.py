@@ -8,6 +8,7 @@ targets (one dict per image, built by the meta-architecture):
     "masks": [n, H, W] float (only with ``SUPERVISION mask``).
 """
 
+import functools
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -76,6 +77,7 @@ class BoxSupervisedTerm(nn.Module):
         matched: Dict[str, torch.Tensor],
         images: torch.Tensor,
         guide: Optional[torch.Tensor],
+        trees: Optional[dict] = None,
     ) -> Dict[str, torch.Tensor]:
         """
         Args:
@@ -83,16 +85,22 @@ class BoxSupervisedTerm(nn.Module):
             matched: "boxes" [N, 4] (mask-resolution pixels), "image_index" [N] long.
             images: [B, 3, H, W] normalised input images resized to mask resolution.
             guide: [B, G, H, W] output of :meth:`guide`.
+            trees: a dict shared by the calls with the same ``images`` and ``guide`` (every
+                decoder layer of one batch): the tree filter's MSTs are built by the first
+                call and reused by the others.
         Returns:
             {"loss_mask_proj", "loss_levelset", "loss_lcm"}: weighted means over the N pairs.
         """
+        targets_fn = self.structural_targets_fn
+        if targets_fn is not None and trees is not None:
+            targets_fn = functools.partial(targets_fn, trees=trees)
         return self.loss(
             mask_logits,
             matched["boxes"],
             matched["image_index"],
             images,
             guide=guide,
-            structural_targets_fn=self.structural_targets_fn,
+            structural_targets_fn=targets_fn,
         )
 
 
@@ -119,8 +127,9 @@ class MaskSupervisedTerm(nn.Module):
     def guide(self, mask_features: torch.Tensor) -> None:
         return None
 
-    def forward(self, mask_logits, matched, images, guide) -> Dict[str, torch.Tensor]:
-        """mask_logits [N, H, W]; matched["masks"] [N, H, W]. Returns weighted means."""
+    def forward(self, mask_logits, matched, images, guide, trees=None) -> Dict[str, torch.Tensor]:
+        """mask_logits [N, H, W]; matched["masks"] [N, H, W]. Returns weighted means.
+        ``images``, ``guide`` and ``trees`` are unused (same interface as the box term)."""
         return mask_supervised_loss(
             mask_logits, matched["masks"].to(mask_logits), self.dice_weight, self.bce_weight
         )
@@ -202,15 +211,16 @@ class Box2MaskTCriterion(nn.Module):
             torch.distributed.all_reduce(num_masks)
         num_masks = (num_masks / get_world_size()).clamp(min=1).item()
         guide = self.mask_term.guide(mask_features)
+        trees = {}  # the tree filter's MSTs of these images and guide, shared by all layers
 
-        losses = self.layer_losses(outputs, targets, images, guide, num_masks)
+        losses = self.layer_losses(outputs, targets, images, guide, num_masks, trees)
         if self.deep_supervision:
             for i, aux in enumerate(outputs.get("aux_outputs", [])):
-                aux_losses = self.layer_losses(aux, targets, images, guide, num_masks)
+                aux_losses = self.layer_losses(aux, targets, images, guide, num_masks, trees)
                 losses.update({f"{k}_{i}": v for k, v in aux_losses.items()})
         return losses
 
-    def layer_losses(self, outputs, targets, images, guide, num_masks: float):
+    def layer_losses(self, outputs, targets, images, guide, num_masks: float, trees=None):
         """Losses of one prediction layer (see :meth:`forward`)."""
         indices = self.matcher(outputs, targets)
         logits = outputs["pred_logits"].float()
@@ -231,7 +241,7 @@ class Box2MaskTCriterion(nn.Module):
             if key in targets[0]:
                 parts = [t[key][j] for t, (_, j) in zip(targets, indices)]
                 matched[key] = torch.cat(parts).to(device)
-        mask_losses = self.mask_term(mask_logits, matched, images, guide)
+        mask_losses = self.mask_term(mask_logits, matched, images, guide, trees)
         # the terms average over the N pairs; rescale to "sum / number of GT instances"
         scale = len(batch_idx) / num_masks
         losses.update({k: v * scale for k, v in mask_losses.items()})

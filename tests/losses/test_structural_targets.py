@@ -1,9 +1,13 @@
 """Deep-structural targets cat(T1, T2) (box2mask.losses.structural_targets)."""
+import importlib
+
 import pytest
 import torch
 
 from box2mask.losses.structural_targets import IMAGE_GUIDE_STD, deep_structural_targets
 from box2mask.ops.tree_filter import tree_filter_reference
+
+tree_filter_module = importlib.import_module("box2mask.ops.tree_filter")
 
 
 def normalised(images_255: torch.Tensor) -> torch.Tensor:
@@ -28,6 +32,27 @@ def test_targets_match_two_reference_filters():
     for g, g_ref in zip(grads, grads_ref):
         torch.testing.assert_close(g, g_ref, rtol=1e-4, atol=1e-6)
         assert g.abs().sum() > 0
+
+
+def test_cached_trees_are_reused_and_give_the_same_targets(monkeypatch):
+    gen = torch.Generator().manual_seed(2)
+    images = normalised(torch.rand(2, 3, 9, 11, generator=gen) * 255)
+    guide = torch.randn(2, 3, 9, 11, generator=gen)
+    probs = torch.rand(4, 9, 11, generator=gen)
+    image_index = torch.tensor([0, 1, 1, 0])
+    fresh = deep_structural_targets(probs, images, guide, image_index)
+    trees = {}
+    first = deep_structural_targets(probs, images, guide, image_index, trees=trees)
+    assert set(trees) == {"image", "guide"}
+    built = []
+    monkeypatch.setattr(tree_filter_module, "_build_tree", lambda g: built.append(g))
+    again = deep_structural_targets(probs.flip(0), images, guide, image_index, trees=trees)
+    assert built == []  # both MSTs came from the cache
+    monkeypatch.undo()
+    torch.testing.assert_close(first, fresh)
+    torch.testing.assert_close(
+        again, deep_structural_targets(probs.flip(0), images, guide, image_index)
+    )
 
 
 def test_gradient_reaches_probs_and_guide_not_images():
