@@ -21,8 +21,9 @@ Runs, all evaluated by COCO mask AP on ``synthetic_val`` (the set is generated u
 The trained runs share one schedule: ``--iters`` (default: MAX_ITER of the C config) with the
 learning-rate steps and warm-up of each config scaled to it, and BoxInst's pairwise warm-up at
 1/9 of it (10k of 90k in the paper). Each run is ``train_net.py`` in a subprocess with its own
-OUTPUT_DIR (``<output>/<name>``); a run whose ``final_results.json`` exists is not redone
-(``--force`` redoes it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
+OUTPUT_DIR (``<output>/<name>``); a run whose ``final_results.json`` exists and whose
+``run.json`` records the same config, schedule and overrides is not redone (``--force`` redoes
+it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
 ``MODEL.DEVICE cuda``). Mask-supervised runs train on a copy of the train split's json with
 masks (same images, same boxes).
 
@@ -153,18 +154,28 @@ def run_baseline(name: str, paths: dict, out_dir: Path) -> dict:
     return {"segm": res}
 
 
-def run_training(name: str, args, paths: dict, out_dir: Path, iters: int) -> dict:
+def training_spec(name: str, args, iters: int) -> dict:
+    """What defines a trained run's result: config file and every KEY VALUE override."""
     _, _, model, overrides = RUNS[name]
     config = args.c_config if model == "c" else args.t_config
-    opts = schedule_opts(config, iters) + list(overrides) + ["OUTPUT_DIR", str(out_dir)]
+    opts = schedule_opts(config, iters) + list(overrides)
     if name == "c-boxinst":
         opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
-    cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", config]
+    if name.endswith("-mask"):
+        opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
+    config = Path(config).resolve()
+    if config.is_relative_to(ROOT):
+        config = config.relative_to(ROOT)
+    return {"config": str(config), "opts": opts + args.opts}
+
+
+def run_training(name: str, args, paths: dict, out_dir: Path, iters: int) -> dict:
+    spec = training_spec(name, args, iters)
+    cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", spec["config"]]
     cmd += ["--num-gpus", str(args.num_gpus)]
     if name.endswith("-mask"):
         cmd += ["--register-coco", MASKED_TRAIN, paths["train_masks_json"], paths["train_images"]]
-        opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
-    cmd += opts + list(args.opts)
+    cmd += spec["opts"] + ["OUTPUT_DIR", str(out_dir)]
     log = out_dir / "train_stdout.txt"
     print(f"  {name}: {' '.join(cmd[1:])}\n    log: {log}", flush=True)
     with open(log, "w") as f:
@@ -176,7 +187,18 @@ def run_training(name: str, args, paths: dict, out_dir: Path, iters: int) -> dic
         raise RuntimeError(
             f"{name} failed (exit {proc.returncode}); end of {log}:\n" + "\n".join(tail)
         )
+    (out_dir / "run.json").write_text(json.dumps(spec, indent=1))
     return json.loads(results.read_text())
+
+
+def finished(name: str, args, out_dir: Path, iters: int) -> bool:
+    """A run's results exist and came from the same config, schedule and overrides."""
+    if not (out_dir / "final_results.json").is_file():
+        return False
+    if RUNS[name][1] == "baseline":
+        return True
+    run = out_dir / "run.json"
+    return run.is_file() and json.loads(run.read_text()) == training_spec(name, args, iters)
 
 
 def fmt(x: float) -> str:
@@ -233,7 +255,7 @@ def main(argv=None):
         out_dir.mkdir(parents=True, exist_ok=True)
         results_file = out_dir / "final_results.json"
         start = time.perf_counter()
-        if results_file.is_file() and not args.force:
+        if finished(name, args, out_dir, iters) and not args.force:
             results = json.loads(results_file.read_text())
             print(f"  {name}: found {results_file}")
         elif RUNS[name][1] == "baseline":
