@@ -44,6 +44,29 @@ def test_accuracy_table_helpers(tmp_path):
     assert (tmp_path / "chart.png").stat().st_size > 1000
 
 
+def test_accuracy_reuses_a_run_only_with_the_same_spec(tmp_path):
+    import argparse
+    import json
+
+    accuracy = _load("accuracy")
+    args = argparse.Namespace(
+        c_config=str(ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml"),
+        t_config=str(ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml"),
+        iters=100, t_iters=50, opts=[],
+    )  # fmt: skip
+    spec = accuracy.training_spec("t-mask", args)
+    assert spec["config"] == "configs/demo/box2mask_t_effnet_lite0.yaml"
+    assert "50" in spec["opts"] and "MODEL.BOX2MASK.SUPERVISION" in spec["opts"]
+    assert not accuracy.finished("c-box", args, tmp_path)
+    (tmp_path / "final_results.json").write_text("{}")
+    assert not accuracy.finished("c-box", args, tmp_path)  # no run.json: not reused
+    (tmp_path / "run.json").write_text(json.dumps(accuracy.training_spec("c-box", args)))
+    assert accuracy.finished("c-box", args, tmp_path)
+    args.iters = 200
+    assert not accuracy.finished("c-box", args, tmp_path)  # other schedule: redone
+    assert accuracy.finished("box-fill", args, tmp_path)  # baselines do not train
+
+
 def test_speed_buckets_wrap_and_restore():
     speed = _load("speed")
     conv = torch.nn.Conv2d(1, 1, 1)
