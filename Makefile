@@ -15,8 +15,17 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow tests
 
+# The CPU schedule of `make bench`: half the demo configs' iterations, so that the op and speed
+# benchmarks and the five trained runs of the accuracy table fit in 45 minutes on 2 cores
+# (the README's table uses the full demo schedule: benchmarks/accuracy.py without --iters).
+BENCH_C_ITERS ?= 400
+BENCH_T_ITERS ?= 200
+BENCH_RUNS := box-fill,levelset-evolution,c-boxinst,c-box,c-mask,t-box,t-mask
+
 bench: setup
 	$(PY) benchmarks/bench_levelset.py
 	$(PY) benchmarks/bench_tree_filter.py
 	$(PY) benchmarks/bench_msdeform_attn.py
 	$(PY) benchmarks/speed.py
+	$(PY) benchmarks/accuracy.py --only $(BENCH_RUNS) --iters $(BENCH_C_ITERS) \
+		--t-iters $(BENCH_T_ITERS) --output output/benchmarks/accuracy_cpu_schedule

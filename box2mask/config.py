@@ -14,6 +14,9 @@ def add_box2mask_config(cfg):
 
     # ---------------------------------------------------------------- data
     # Large-scale jitter (Box2Mask-T): resize by a random factor, then crop/pad to IMAGE_SIZE.
+    # Masks are read only for SUPERVISION "mask" (and by the evaluator): as bitmasks, which
+    # accept COCO polygons and RLE alike (detectron2's default "polygon" rejects RLE).
+    cfg.INPUT.MASK_FORMAT = "bitmask"
     cfg.INPUT.LSJ = CN()
     cfg.INPUT.LSJ.ENABLED = False
     # Random rescale range of the longer side relative to IMAGE_SIZE.

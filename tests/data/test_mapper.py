@@ -10,7 +10,6 @@ def _cfg(supervision="box"):
     add_box2mask_config(cfg)
     cfg.INPUT.MIN_SIZE_TRAIN = (48, 64)
     cfg.INPUT.MAX_SIZE_TRAIN = 100
-    cfg.INPUT.MASK_FORMAT = "bitmask"
     cfg.MODEL.BOX2MASK.SUPERVISION = supervision
     return cfg
 
@@ -45,6 +44,20 @@ def test_mask_supervision_keeps_masks_and_test_mode_drops_annotations(coco_set):
     assert out["instances"].gt_masks.tensor.shape[0] == 2
     out = BoxSupervisedDatasetMapper(_cfg(), False)(d)
     assert "instances" not in out and "annotations" not in out
+
+
+def test_every_demo_config_reads_rle_masks_for_mask_supervision(coco_set):
+    json_path, image_dir = coco_set
+    register_box_coco("t_mapper_rle", json_path, image_dir)
+    d = DatasetCatalog.get("t_mapper_rle")[0]
+    assert isinstance(d["annotations"][0]["segmentation"], dict)  # RLE
+    for name in ("box2mask_c_effnet_lite0", "box2mask_t_effnet_lite0"):
+        cfg = get_cfg()
+        add_box2mask_config(cfg)
+        cfg.merge_from_file(f"configs/demo/{name}.yaml")
+        cfg.MODEL.BOX2MASK.SUPERVISION = "mask"
+        out = BoxSupervisedDatasetMapper(cfg, True)(d)
+        assert out["instances"].gt_masks.tensor.shape[0] == 2
 
 
 def test_lsj_output_is_square(coco_set):
