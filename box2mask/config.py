@@ -43,7 +43,9 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS = CN()
     # Box projection Dice weight α (3.0 for C, 5.0 for T).
     cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT = 3.0
-    # Level-set weight on the image data term (λ1).
+    # Level-set weight on the image data term (λ1). Energies here are per instance, divided by
+    # the box area and averaged over instances (METHOD §2); the public code sums them over the
+    # positives first, so its weights act ~(number of positives) times stronger than here.
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_WEIGHT = 0.05
     # Level-set weight on the deep-structural data term cat(T1, T2) (λ2).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_FEATURE_WEIGHT = 5.0
