@@ -209,7 +209,9 @@ def fmt(x: float) -> str:
 
 
 def ratio(rows: dict, a: str, b: str) -> float:
-    if a not in rows or b not in rows or not rows[b]["AP"]:
+    """AP of run a / AP of run b; nan when either is missing or b's AP is below 1 (a ratio of
+    two near-zero APs says nothing)."""
+    if a not in rows or b not in rows or not rows[b]["AP"] >= 1.0:
         return math.nan
     return rows[a]["AP"] / rows[b]["AP"]
 

@@ -40,6 +40,8 @@ def test_accuracy_table_helpers(tmp_path):
     }
     assert accuracy.ratio(rows, "c-box", "c-mask") == pytest.approx(0.75)
     assert math.isnan(accuracy.ratio(rows, "t-box", "t-mask"))
+    tiny = {"t-box": {"AP": 0.02}, "t-mask": {"AP": 0.01}}
+    assert math.isnan(accuracy.ratio(tiny, "t-box", "t-mask"))  # near-zero APs: no ratio
     accuracy.bar_chart(rows, tmp_path / "chart.png", "test")
     assert (tmp_path / "chart.png").stat().st_size > 1000
 
