@@ -13,7 +13,13 @@ from torch.nn import functional as F
 from detectron2.config import configurable
 from detectron2.structures import Boxes, Instances
 
-__all__ = ["points_nms", "matrix_nms", "masks_to_boxes", "Box2MaskCPostProcessor"]
+__all__ = [
+    "points_nms",
+    "matrix_nms",
+    "masks_to_boxes",
+    "resample_to_output",
+    "Box2MaskCPostProcessor",
+]
 
 
 def points_nms(heat: torch.Tensor) -> torch.Tensor:
@@ -67,9 +73,8 @@ def matrix_nms(
             block = m[idx]
             inter[idx[:, None], idx[None, :]] = block @ block.t()
     union = areas[:, None] + areas[None, :] - inter
-    iou = (inter / union.clamp(min=1e-6)).triu(diagonal=1)
-    same = (labels[:, None] == labels[None, :]).triu(diagonal=1)
-    decay_iou = iou * same  # [N, N], row i suppresses column j
+    # [N, N], row i suppresses column j; zero across classes (no intersection computed there)
+    decay_iou = (inter / union.clamp(min=1e-6)).triu(diagonal=1)
     comp_iou = decay_iou.max(dim=0).values[:, None]  # [N, 1], how much row i was suppressed
     if kernel == "gaussian":
         decay = torch.exp(-sigma * (decay_iou**2 - comp_iou**2))
@@ -104,6 +109,46 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     boxes[:, 2] = torch.where(cols, xs, -1).amax(dim=1).float() + 1
     boxes[:, 3] = torch.where(rows, ys, -1).amax(dim=1).float() + 1
     return boxes * nonempty[:, None]
+
+
+def resample_to_output(
+    masks: torch.Tensor,
+    image_size: Tuple[int, int],
+    output_size: Tuple[int, int],
+    padded_size: Tuple[int, int],
+) -> torch.Tensor:
+    """Masks over the padded input, bilinearly resampled to the output in one pass.
+
+    The same sampling as resizing to the padded input, cropping the image and resizing that to
+    the output, without the second pass; mask rows and columns the output never samples are
+    dropped before resampling.
+
+    Args:
+        masks: [k, h, w] float (logits or probabilities) covering the padded input of size
+            ``padded_size`` (H_p, W_p) pixels.
+        image_size: (H_i, W_i) un-padded input region (top-left of the padded input).
+        output_size: (H0, W0) to produce; it spans the un-padded region.
+    Returns:
+        [k, H0, W0] float.
+    """
+    k, h, w = masks.shape
+    if k == 0:
+        return masks.new_zeros((0, *output_size))
+    scale = (
+        padded_size[0] * output_size[0] / (image_size[0] * h),
+        padded_size[1] * output_size[1] / (image_size[1] * w),
+    )
+    # Output pixel y samples source row (y + 0.5) / scale - 0.5 and the row below it.
+    rows = min(h, math.floor((output_size[0] - 0.5) / scale[0]) + 2)
+    cols = min(w, math.floor((output_size[1] - 0.5) / scale[1]) + 2)
+    out = F.interpolate(
+        masks[:, None, :rows, :cols],
+        scale_factor=scale,
+        mode="bilinear",
+        align_corners=False,
+        recompute_scale_factor=False,
+    )
+    return out[:, 0, : output_size[0], : output_size[1]]
 
 
 class Box2MaskCPostProcessor:
@@ -214,29 +259,11 @@ class Box2MaskCPostProcessor:
         return result
 
     def _resize_masks(self, probs, input_size, image_size, output_size) -> torch.Tensor:
-        """[N, h, w] probabilities over the padded input → [N, H0, W0] bool.
-
-        One bilinear pass at the scale input / h × output / image: the same sampling as
-        resizing to the padded input, cropping the image and resizing that to the output,
-        without the second pass; mask rows and columns the output never samples are dropped.
-        """
-        n, h, w = probs.shape
-        scale = (
-            input_size[0] * output_size[0] / (image_size[0] * h),
-            input_size[1] * output_size[1] / (image_size[1] * w),
-        )
-        # Output pixel y samples source row (y + 0.5) / scale - 0.5 and the row below it.
-        rows = min(h, math.floor((output_size[0] - 0.5) / scale[0]) + 2)
-        cols = min(w, math.floor((output_size[1] - 0.5) / scale[1]) + 2)
-        out = torch.empty((n, *output_size), dtype=torch.bool, device=probs.device)
-        for i in range(0, n, self.upsample_chunk):
-            p = F.interpolate(
-                probs[i : i + self.upsample_chunk, None, :rows, :cols],
-                scale_factor=scale,
-                mode="bilinear",
-                align_corners=False,
-                recompute_scale_factor=False,
+        """[N, h, w] probabilities over the padded input → [N, H0, W0] bool, in chunks."""
+        out = torch.empty((len(probs), *output_size), dtype=torch.bool, device=probs.device)
+        for i in range(0, len(probs), self.upsample_chunk):
+            chunk = probs[i : i + self.upsample_chunk]
+            out[i : i + self.upsample_chunk] = (
+                resample_to_output(chunk, image_size, output_size, input_size) > self.mask_thresh
             )
-            p = p[:, 0, : output_size[0], : output_size[1]]
-            out[i : i + self.upsample_chunk] = p > self.mask_thresh
         return out

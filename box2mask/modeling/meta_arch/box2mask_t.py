@@ -15,7 +15,7 @@ from detectron2.structures import BitMasks, Boxes, ImageList, Instances
 from torch import nn
 
 from ..criterion import Box2MaskTCriterion
-from ..inference_c import masks_to_boxes
+from ..inference_c import masks_to_boxes, resample_to_output
 from ..pixel_decoder import MSDeformAttnPixelDecoder
 from ..transformer_decoder import MultiScaleMaskedTransformerDecoder
 
@@ -73,35 +73,6 @@ def instance_inference(
     result.scores = scores * maskness
     result.pred_classes = classes
     return result
-
-
-def resample_to_output(
-    masks: torch.Tensor,
-    image_size: Tuple[int, int],
-    output_size: Tuple[int, int],
-    padded_size: Tuple[int, int],
-) -> torch.Tensor:
-    """Bilinearly sample mask logits covering the padded input at the output pixels.
-
-    Args:
-        masks: [k, H, W] logits covering the padded input of size ``padded_size`` (H_p, W_p).
-        image_size: (h, w) un-padded input region (top-left of the padded input).
-        output_size: (height, width) to produce; it spans the un-padded region.
-    Returns:
-        [k, height, width] logits.
-    """
-    (h, w), (out_h, out_w), (pad_h, pad_w) = image_size, output_size, padded_size
-    dev = masks.device
-    # output pixel centres → input pixel coordinates → grid_sample's [-1, 1] over the padded input
-    ys = (torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5) * (h / out_h)
-    xs = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) * (w / out_w)
-    gy = 2 * ys / pad_h - 1
-    gx = 2 * xs / pad_w - 1
-    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)  # [height, width, 2] (x, y)
-    out = F.grid_sample(
-        masks[None], grid[None], mode="bilinear", padding_mode="border", align_corners=False
-    )
-    return out[0]
 
 
 @META_ARCH_REGISTRY.register()
