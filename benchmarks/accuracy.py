@@ -24,7 +24,7 @@ Box2Mask-T runs another, ``--t-iters`` (default: MAX_ITER of the T config; the d
 both models about the same CPU time), with the learning-rate steps and warm-up of each config
 scaled to it, and BoxInst's pairwise warm-up at 1/9 of it (10k of 90k in the paper). Each run is ``train_net.py`` in a subprocess with its own
 OUTPUT_DIR (``<output>/<name>``); a run whose ``final_results.json`` exists and whose
-``run.json`` records the same config, schedule and overrides is not redone (``--force`` redoes
+``run.json`` records the same config (file and merged content), schedule and overrides is not redone (``--force`` redoes
 it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
 ``MODEL.DEVICE cuda``). Mask-supervised runs train on a copy of the train split's json with
 masks (same images, same boxes).
@@ -34,6 +34,7 @@ Prints a table (mask AP, AP50, AP75; box / mask ratios), writes ``accuracy.json`
 line is ``box_vs_mask_c <c-box AP / c-mask AP>`` (nan when either run is missing).
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -166,10 +167,12 @@ def training_spec(name: str, args) -> dict:
         opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
     if name.endswith("-mask"):
         opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
+    # The merged config's digest (its _BASE_ files included): editing a yaml invalidates its runs.
+    digest = hashlib.sha256(load_cfg(config).dump().encode()).hexdigest()[:16]
     config = Path(config).resolve()
     if config.is_relative_to(ROOT):
         config = config.relative_to(ROOT)
-    return {"config": str(config), "opts": opts + args.opts}
+    return {"config": str(config), "config_digest": digest, "opts": opts + args.opts}
 
 
 def run_training(name: str, args, paths: dict, out_dir: Path) -> dict:
@@ -195,7 +198,7 @@ def run_training(name: str, args, paths: dict, out_dir: Path) -> dict:
 
 
 def finished(name: str, args, out_dir: Path) -> bool:
-    """A run's results exist and came from the same config, schedule and overrides."""
+    """A run's results exist and came from the same config content, schedule and overrides."""
     if not (out_dir / "final_results.json").is_file():
         return False
     if RUNS[name][1] == "baseline":

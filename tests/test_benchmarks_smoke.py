@@ -68,6 +68,16 @@ def test_accuracy_reuses_a_run_only_with_the_same_spec(tmp_path):
     assert not accuracy.finished("c-box", args, tmp_path)  # other schedule: redone
     assert accuracy.finished("box-fill", args, tmp_path)  # baselines do not train
 
+    # the same config path with edited content is redone
+    args.iters = 100
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(f"_BASE_: {args.c_config}\n")
+    args.c_config = str(edited)
+    (tmp_path / "run.json").write_text(json.dumps(accuracy.training_spec("c-box", args)))
+    assert accuracy.finished("c-box", args, tmp_path)
+    edited.write_text(edited.read_text() + "\nSOLVER:\n  BASE_LR: 0.123\n")
+    assert not accuracy.finished("c-box", args, tmp_path)
+
 
 def test_speed_buckets_wrap_and_restore():
     speed = _load("speed")
