@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -157,6 +158,18 @@ def run_baseline(name: str, paths: dict, out_dir: Path) -> dict:
     return {"segm": res}
 
 
+def config_digest(config_file: str) -> str:
+    """Digest of the config file's text and its _BASE_ chain: editing a yaml redoes its runs."""
+    digest, path = hashlib.sha256(), Path(config_file).resolve()
+    while True:
+        text = path.read_text()
+        digest.update(text.encode())
+        base = yaml.safe_load(text).get("_BASE_")
+        if not base:
+            return digest.hexdigest()[:16]
+        path = (path.parent / base).resolve()
+
+
 def training_spec(name: str, args) -> dict:
     """What defines a trained run's result: config file and every KEY VALUE override."""
     _, _, model, overrides = RUNS[name]
@@ -167,8 +180,7 @@ def training_spec(name: str, args) -> dict:
         opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
     if name.endswith("-mask"):
         opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
-    # The merged config's digest (its _BASE_ files included): editing a yaml invalidates its runs.
-    digest = hashlib.sha256(load_cfg(config).dump().encode()).hexdigest()[:16]
+    digest = config_digest(config)
     config = Path(config).resolve()
     if config.is_relative_to(ROOT):
         config = config.relative_to(ROOT)
