@@ -81,11 +81,6 @@ def add_box2mask_config(cfg):
     # Level-set loss: margin (pixels at mask resolution) added around the box for the energy
     # (METHOD §7; 0 = the tight box of the paper).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
-    # Image level-set term on a grid this many times finer than the mask predictions (1 = mask
-    # resolution, as the paper; 2 = stride 2 for stride-4 masks): the mask probabilities are
-    # upsampled bilinearly and the image is resized to that grid. Small inputs need it: at
-    # stride 4 a 320-pixel image loses thin parts before the energy sees them.
-    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE = 1
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
     # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level

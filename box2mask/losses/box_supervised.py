@@ -29,9 +29,9 @@ class BoxSupervisedMaskLoss(nn.Module):
     """Mask losses from boxes only (METHOD §2), per positive instance, averaged.
 
     ``loss_mask_proj``: box projection Dice. ``loss_levelset``: the region level-set energy
-    on the image (at the given images' resolution: mask resolution or finer) plus, when
-    ``structural_targets_fn`` is given, on the deep-structural targets cat(T1, T2) (working
-    size). ``loss_lcm``: local consistency (working size).
+    on the image (mask resolution) plus, when ``structural_targets_fn`` is given, on the
+    deep-structural targets cat(T1, T2) (working size). ``loss_lcm``: local consistency
+    (working size).
     """
 
     @configurable
@@ -98,20 +98,6 @@ class BoxSupervisedMaskLoss(nn.Module):
             "lcm_detach": loss.LCM_DETACH,
         }
 
-    def _image_term(self, probs, boxes_f, int_boxes, image_index, images):
-        """[N] image level-set energies at the images' resolution (``forward`` has the shapes)."""
-        h, w = probs.shape[-2:]
-        size = tuple(images.shape[-2:])
-        margin = self.levelset_margin
-        if size != (h, w):
-            sy, sx = size[0] / h, size[1] / w
-            probs = _resize(probs[:, None], size)[:, 0]
-            int_boxes, _ = boxes_to_mask_grid(boxes_f * boxes_f.new_tensor([sx, sy, sx, sy]), *size)
-            margin = round(margin * max(sx, sy))
-        return image_levelset_loss(
-            probs, images, expand_boxes(int_boxes, margin), image_index, self.levelset_length_weight
-        )
-
     def forward(
         self,
         mask_logits,
@@ -126,9 +112,7 @@ class BoxSupervisedMaskLoss(nn.Module):
             mask_logits: [N, h, w] mask logits of the positive instances at mask resolution.
             gt_boxes: [N, 4] float (x0, y0, x1, y1) in mask-resolution pixels.
             image_index: [N] long, image of each instance.
-            images: [B, 3, H, W] float normalised images resized to mask resolution (H, W = h, w)
-                or to a finer grid (H, W = u·h, u·w): the image level-set term runs at H × W
-                on bilinearly upsampled probabilities, the other terms are unchanged.
+            images: [B, 3, h, w] float normalised images resized to mask resolution.
             guide: [B, G, h, w] float or None, the deep-feature guide head F; resized to the
                 working size and handed to ``structural_targets_fn``.
             structural_targets_fn: callable(probs [N, S, S], images [B, 3, S, S],
@@ -157,8 +141,12 @@ class BoxSupervisedMaskLoss(nn.Module):
             images = images.float()
 
             loss_proj = box_projection_loss(probs, box_masks)
-            loss_ls = self.levelset_image_weight * self._image_term(
-                probs, boxes_f, int_boxes, image_index, images
+            loss_ls = self.levelset_image_weight * image_levelset_loss(
+                probs,
+                images,
+                expand_boxes(int_boxes, self.levelset_margin),
+                image_index,
+                self.levelset_length_weight,
             )
 
             need_ws = (structural_targets_fn is not None and self.levelset_feature_weight) or (

@@ -83,7 +83,7 @@ class BoxSupervisedTerm(nn.Module):
         Args:
             mask_logits: [N, H, W] logits of the matched predictions.
             matched: "boxes" [N, 4] (mask-resolution pixels), "image_index" [N] long.
-            images: [B, 3, H, W] normalised input images at mask resolution or a multiple of it.
+            images: [B, 3, H, W] normalised input images resized to mask resolution.
             guide: [B, G, H, W] output of :meth:`guide`.
             trees: a dict shared by the calls with the same ``images`` and ``guide`` (every
                 decoder layer of one batch): the tree filter's MSTs are built by the first
@@ -200,8 +200,7 @@ class Box2MaskTCriterion(nn.Module):
             outputs: the transformer decoder's output ("pred_logits" [B, Q, C+1],
                 "pred_masks" [B, Q, H, W], "aux_outputs").
             targets: see the module docstring.
-            images: [B, 3, H, W] normalised images at mask resolution or a multiple of it
-                (level-set data term).
+            images: [B, 3, H, W] normalised images at mask resolution (level-set data term).
             mask_features: [B, K, H, W] (input of the guide head).
         Returns:
             dict of scalar losses (weights applied).

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 from detectron2.config import get_cfg
 
 from box2mask.config import add_box2mask_config
@@ -15,7 +14,6 @@ from box2mask.losses import (
     mask_supervised_loss,
     propagate,
 )
-from box2mask.losses.levelset import expand_boxes, image_levelset_loss
 
 KEYS = {"loss_mask_proj", "loss_levelset", "loss_lcm"}
 
@@ -133,25 +131,6 @@ def test_from_config_and_weights():
     torch.testing.assert_close(
         losses["loss_mask_proj"], 5.0 * box_projection_loss(probs, box_mask)[0]
     )
-
-
-def test_image_term_on_a_finer_image_grid():
-    """Images at 2× the mask resolution: the image term runs on the 2×-upsampled probabilities
-    with 2× boxes; the projection term still runs at mask resolution."""
-    images, box, _ = _toy_disc(64)
-    logits = torch.randn(2, 32, 32)
-    boxes = torch.cat([box / 2, torch.tensor([[3.0, 4.0, 20.0, 30.0]])])
-    index = torch.zeros(2, dtype=torch.long)
-    loss_fn = BoxSupervisedMaskLoss(levelset_image_weight=1.0, levelset_margin=1, lcm_weight=0.0)
-    losses = loss_fn(logits, boxes, index, images)
-
-    probs_up = F.interpolate(logits.sigmoid()[:, None], size=(64, 64), mode="bilinear")[:, 0]
-    int_boxes_up, _ = boxes_to_mask_grid(boxes * 2, 64, 64)
-    expected = image_levelset_loss(probs_up, images, expand_boxes(int_boxes_up, 2), index)
-    torch.testing.assert_close(losses["loss_levelset"], expected.mean())
-    _, box_masks = boxes_to_mask_grid(boxes, 32, 32)
-    expected_proj = 3.0 * box_projection_loss(logits.sigmoid(), box_masks).mean()
-    torch.testing.assert_close(losses["loss_mask_proj"], expected_proj)
 
 
 def test_autocast_half_logits():

@@ -103,30 +103,6 @@ def test_edge_cases_train_without_nan(boxes, classes, num_classes):
             assert torch.isfinite(p.grad).all(), name
 
 
-@pytest.mark.parametrize("mask_loss, upsample", [("levelset", 2), ("boxinst", 1)])
-def test_loss_image_grid_follows_levelset_image_upsample(mask_loss, upsample):
-    """LEVELSET_IMAGE_UPSAMPLE 2 gives the level-set loss its image at 2× the mask features'
-    resolution; the BoxInst loss keeps mask resolution whatever the key says."""
-    torch.manual_seed(0)
-    loss = "MODEL.BOX2MASK.LOSS."
-    cfg = tiny_cfg(**{loss + "LEVELSET_IMAGE_UPSAMPLE": 2, loss + "MASK_LOSS": mask_loss})
-    model = build_model(cfg)
-    model.train()
-    seen = []
-    loss_forward = model.box_mask_loss.forward
-
-    def spy(mask_logits, boxes, image_index, images, **kwargs):
-        seen.append((tuple(mask_logits.shape[-2:]), tuple(images.shape[-2:])))
-        return loss_forward(mask_logits, boxes, image_index, images, **kwargs)
-
-    model.box_mask_loss.forward = spy
-    losses = model([make_input([[10, 8, 40, 50], [50, 20, 90, 60]], [0, 2], seed=1)])
-    assert _finite(losses)
-    sum(losses.values()).backward()
-    (mask_size, image_size), = seen
-    assert image_size == (mask_size[0] * upsample, mask_size[1] * upsample)
-
-
 class _Poison:
     """gt_masks that fail on any use: box supervision must never read them."""
 

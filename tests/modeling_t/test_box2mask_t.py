@@ -53,26 +53,6 @@ def test_training_step_reduces_loss():
     assert any(n.startswith("criterion.mask_term.guide_head") for n, _ in model.named_parameters())
 
 
-def test_levelset_image_on_a_2x_grid():
-    """LEVELSET_IMAGE_UPSAMPLE 2: the criterion gets its image at 2× the mask resolution."""
-    torch.manual_seed(0)
-    cfg = make_tiny_cfg()
-    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE = 2
-    model = build_model(cfg)
-    model.train()
-    seen = []
-    criterion_forward = model.criterion.forward
-
-    def spy(outputs, targets, images, mask_features):
-        seen.append((tuple(outputs["pred_masks"].shape[-2:]), tuple(images.shape[-2:])))
-        return criterion_forward(outputs, targets, images, mask_features)
-
-    model.criterion.forward = spy
-    _total(model([_input(64, 96, [[5, 6, 40, 50], [50, 10, 85, 60]], [0, 2])])).backward()
-    ((h, w), image_size) = seen[0]
-    assert image_size == (2 * h, 2 * w)
-
-
 def test_images_without_instances():
     torch.manual_seed(0)
     model = build_model(make_tiny_cfg())

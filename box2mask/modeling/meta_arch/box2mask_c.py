@@ -70,7 +70,6 @@ class Box2MaskC(nn.Module):
         pixel_std: Sequence[float],
         loss_image_mean: Sequence[float],
         loss_image_std: Sequence[float],
-        loss_image_upsample: int = 1,
         structural_targets_fn: Optional[Callable] = None,
     ):
         """
@@ -100,8 +99,6 @@ class Box2MaskC(nn.Module):
             pixel_mean, pixel_std: input normalisation of the backbone (input channel order).
             loss_image_mean, loss_image_std: normalisation of the image given to the
                 box-supervised losses (input channel order, 0-255 scale).
-            loss_image_upsample: that image is given on a grid this many times finer than the
-                mask features (LOSS.LEVELSET_IMAGE_UPSAMPLE; level-set loss only).
             structural_targets_fn: deep structural targets of the tree-filter term, or None.
         """
         super().__init__()
@@ -131,12 +128,6 @@ class Box2MaskC(nn.Module):
         self.num_grids = list(num_grids)
         self.scale_ranges = [tuple(r) for r in scale_ranges]
         self.sigma = sigma
-        if loss_image_upsample < 1:
-            raise ValueError(
-                "MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE must be >= 1, got "
-                f"{loss_image_upsample}"
-            )
-        self.loss_image_upsample = loss_image_upsample
         self.focal_alpha = focal_alpha
         self.focal_gamma = focal_gamma
         self.focal_weight = focal_weight
@@ -195,9 +186,6 @@ class Box2MaskC(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "loss_image_mean": lmean,
             "loss_image_std": lstd,
-            "loss_image_upsample": (
-                cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE if mask_loss == "levelset" else 1
-            ),
         }
 
     @property
@@ -319,8 +307,7 @@ class Box2MaskC(nn.Module):
         if self.supervision == "box":
             # Boxes only: gt_masks, even if present, are never read.
             boxes = torch.cat([x.gt_boxes.tensor for x in gt_instances])[matched] / self.mask_stride
-            u = self.loss_image_upsample
-            images = self._loss_images(raw_images, input_size, (h * u, w * u))
+            images = self._loss_images(raw_images, input_size, (h, w))
             guide = None if self.guide_head is None else self.guide_head(mask_features)
             losses.update(
                 self.box_mask_loss(

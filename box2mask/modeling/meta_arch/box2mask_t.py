@@ -97,7 +97,6 @@ class Box2MaskT(nn.Module):
         pixel_std: Tuple[float, ...],
         loss_image_mean: Tuple[float, ...] = (123.675, 116.28, 103.53),
         loss_image_std: Tuple[float, ...] = (58.395, 57.12, 57.375),
-        loss_image_upsample: int = 1,
         size_divisibility: int = 32,
         test_topk_per_image: int = 100,
         mask_threshold: float = 0.0,
@@ -112,8 +111,6 @@ class Box2MaskT(nn.Module):
             pixel_mean, pixel_std: per-channel normalisation of the input (0–255 scale).
             loss_image_mean, loss_image_std: normalisation of the image given to the level-set,
                 tree-filter and LCM terms (``MODEL.BOX2MASK.LOSS.IMAGE_MEAN/STD``, input order).
-            loss_image_upsample: that image is given on a grid this many times finer than the
-                masks (``MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE``).
             size_divisibility: inputs are padded to a multiple of this.
             test_topk_per_image: instances kept per image at inference.
             mask_threshold: mask-logit threshold of the binary masks.
@@ -128,12 +125,6 @@ class Box2MaskT(nn.Module):
         self.test_topk_per_image = test_topk_per_image
         self.mask_threshold = mask_threshold
         self.use_gt_masks = use_gt_masks
-        if loss_image_upsample < 1:
-            raise ValueError(
-                "MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE must be >= 1, got "
-                f"{loss_image_upsample}"
-            )
-        self.loss_image_upsample = loss_image_upsample
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
         # The loss image is an affine map of the network input: loss = input * scale + shift.
@@ -160,7 +151,6 @@ class Box2MaskT(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "loss_image_mean": loss_mean,
             "loss_image_std": loss_std,
-            "loss_image_upsample": cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_UPSAMPLE,
             "size_divisibility": t.SIZE_DIVISIBILITY,
             "test_topk_per_image": t.TEST_TOPK_PER_IMAGE,
             "mask_threshold": t.MASK_THRESHOLD,
@@ -188,10 +178,9 @@ class Box2MaskT(nn.Module):
         if self.training:
             mask_size = outputs["pred_masks"].shape[-2:]
             targets = self.prepare_targets(batched_inputs, images, mask_size)
-            u = self.loss_image_upsample
             small_images = F.interpolate(
                 images.tensor * self.loss_image_scale + self.loss_image_shift,
-                size=(mask_size[0] * u, mask_size[1] * u),
+                size=mask_size,
                 mode="bilinear",
                 align_corners=False,
             )
