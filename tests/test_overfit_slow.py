@@ -40,7 +40,7 @@ def overfit_mask_ap(model: str, iters: int, out_dir: Path) -> float:
 
 T_SLOW = pytest.mark.xfail(
     strict=True,
-    reason="the demo Box2Mask-T reaches mask AP 44-47 on these 8 images after 400 box-supervised "
+    reason="the demo Box2Mask-T reaches mask AP 41-47 on these 8 images after 400 box-supervised "
     "iterations; it needs 600-800 to come near 60 (61.2 / 60.1 / 58.4 after 600 / 700 / 800 at "
     "constant LR; another run with the LR drop at 600: 53.5 / 55.7 / 54.6): see the README's "
     "accuracy section",
