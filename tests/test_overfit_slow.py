@@ -51,8 +51,8 @@ C_SHORT = pytest.mark.xfail(
     strict=True,
     reason="box-supervised Box2Mask-C reaches mask AP 45-54 on these 8 images after 400 "
     "iterations (51.9 and 54.1 with the demo config; variants of weight, learning rate, "
-    "schedule, margin and level-set resolution 44.7-54.6; mask-supervised: 76): rings keep their holes "
-    "filled and star tips are cut; see the README's accuracy section",
+    "schedule, margin and level-set resolution 44.7-54.6; mask-supervised: 76): rings keep "
+    "their holes filled and star tips are cut; see the README's accuracy section",
 )
 
 
