@@ -22,10 +22,11 @@ Runs, all evaluated by COCO mask AP on ``synthetic_val`` (the set is generated u
 The Box2Mask-C runs share one schedule, ``--iters`` (default: MAX_ITER of the C config), the
 Box2Mask-T runs another, ``--t-iters`` (default: MAX_ITER of the T config; the demo configs give
 both models about the same CPU time), with the learning-rate steps and warm-up of each config
-scaled to it, and BoxInst's pairwise warm-up at 1/9 of it (10k of 90k in the paper). Each run is ``train_net.py`` in a subprocess with its own
-OUTPUT_DIR (``<output>/<name>``); a run whose ``final_results.json`` exists and whose
-``run.json`` records the same config (file and merged content), schedule and overrides is not redone (``--force`` redoes
-it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
+scaled to it, and BoxInst's pairwise warm-up at 1/9 of it (10k of 90k in the paper). Each run
+is ``train_net.py`` in a subprocess with its own OUTPUT_DIR (``<output>/<name>``); a run whose
+``final_results.json`` exists and whose ``run.json`` records the same config file (path, and
+the text of it and its ``_BASE_`` chain), schedule and overrides is not redone (``--force``
+redoes it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
 ``MODEL.DEVICE cuda``). Mask-supervised runs train on a copy of the train split's json with
 masks (same images, same boxes).
 
@@ -210,7 +211,7 @@ def run_training(name: str, args, paths: dict, out_dir: Path) -> dict:
 
 
 def finished(name: str, args, out_dir: Path) -> bool:
-    """A run's results exist and came from the same config content, schedule and overrides."""
+    """A run's results exist and came from the same config text, schedule and overrides."""
     if not (out_dir / "final_results.json").is_file():
         return False
     if RUNS[name][1] == "baseline":

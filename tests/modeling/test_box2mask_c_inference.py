@@ -6,12 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from box2mask.modeling.inference_c import (
-    Box2MaskCPostProcessor,
-    masks_to_boxes,
-    matrix_nms,
-    points_nms,
-)
+from box2mask.modeling.inference_c import Box2MaskCPostProcessor, matrix_nms, points_nms
+from box2mask.modeling.mask_postprocess import masks_to_boxes
 
 
 def test_points_nms_hand_computed():

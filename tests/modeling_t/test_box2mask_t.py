@@ -125,7 +125,7 @@ def test_mask_supervision_path():
 
 
 def test_resample_to_output_matches_two_step_resize_on_smooth_input():
-    from box2mask.modeling.meta_arch.box2mask_t import resample_to_output
+    from box2mask.modeling.mask_postprocess import resample_to_output
 
     # a linear ramp is reproduced exactly by bilinear sampling (away from the border)
     yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(24.0), indexing="ij")

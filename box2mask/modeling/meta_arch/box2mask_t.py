@@ -15,11 +15,11 @@ from detectron2.structures import BitMasks, Boxes, ImageList, Instances
 from torch import nn
 
 from ..criterion import Box2MaskTCriterion
-from ..inference_c import masks_to_boxes, resample_to_output
+from ..mask_postprocess import masks_to_boxes, resample_to_output
 from ..pixel_decoder import MSDeformAttnPixelDecoder
 from ..transformer_decoder import MultiScaleMaskedTransformerDecoder
 
-__all__ = ["Box2MaskT", "instance_inference", "resample_to_output"]
+__all__ = ["Box2MaskT", "instance_inference"]
 
 
 def instance_inference(
