@@ -4,38 +4,13 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
-
-from box2mask.data import synthetic
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("train_net", ROOT / "train_net.py")
-train_net = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train_net)
-
-CONFIGS = {
-    "c": ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml",
-    "t": ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml",
-}
-
-
-def overfit_mask_ap(model: str, iters: int, out_dir: Path) -> float:
-    """Mask AP on 8 synthetic images after ``iters`` box-supervised iterations on them."""
-    # The val split carries exact masks for the evaluation; training never reads them.
-    paths = synthetic.generate_synthetic_dataset(out_dir / "data", num_train=0, num_val=8)
-    torch.manual_seed(0)
-    argv = [
-        "--config-file", str(CONFIGS[model]),
-        "--register-coco", "overfit8", paths["val_json"], paths["val_images"],
-        "DATASETS.TRAIN", "('overfit8',)", "DATASETS.TEST", "('overfit8',)",
-        "SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "20",
-        "SOLVER.CHECKPOINT_PERIOD", str(iters), "TEST.EVAL_PERIOD", "0",
-        "OUTPUT_DIR", str(out_dir / "run"),
-    ]  # fmt: skip
-    results = train_net.main(train_net.argument_parser().parse_args(argv))
-    return results["segm"]["AP"]
+spec = importlib.util.spec_from_file_location("bench_overfit", ROOT / "benchmarks/overfit.py")
+overfit = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(overfit)
 
 
 T_SLOW = pytest.mark.xfail(
@@ -61,4 +36,4 @@ C_SHORT = pytest.mark.xfail(
     [pytest.param("c", 400, marks=C_SHORT), pytest.param("t", 400, marks=T_SLOW)],
 )
 def test_overfit_8_synthetic_images_from_boxes(tmp_path, model, iters):
-    assert overfit_mask_ap(model, iters, tmp_path) >= 60.0
+    assert overfit.overfit_mask_ap(model, iters, tmp_path) >= 60.0
