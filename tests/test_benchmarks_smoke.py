@@ -31,6 +31,18 @@ def test_accuracy_schedule_scales_steps_and_warmup():
     assert pairs["TEST.EVAL_PERIOD"] == "0"
 
 
+@pytest.mark.parametrize("model", ["c", "t"])
+def test_overfit_input_size_overrides_the_demo_config(model):
+    overfit = _load("overfit")
+    cfg = _load("accuracy").load_cfg(str(overfit.CONFIGS[model]))
+    cfg.merge_from_list(overfit.input_size_opts(model, 640))
+    assert (cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST) == (640, 1066)
+    if model == "t":
+        assert cfg.INPUT.LSJ.IMAGE_SIZE == 640
+    else:
+        assert (tuple(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN) == ((640,), 1066)
+
+
 def test_accuracy_table_helpers(tmp_path):
     accuracy = _load("accuracy")
     rows = {
