@@ -14,18 +14,6 @@ overfit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(overfit)
 
 
-T_SLOW = pytest.mark.xfail(
-    strict=True,
-    reason="the demo Box2Mask-T reaches mask AP 41-47 on these 8 images after 400 box-supervised "
-    "iterations; it needs 600-800 to come near 60 (61.2 / 60.1 / 58.4 after 600 / 700 / 800 at "
-    "constant LR; another run with the LR drop at 600: 53.5 / 55.7 / 54.6): see the README's "
-    "accuracy section",
-)
-
-
-@pytest.mark.parametrize(
-    "model, iters",
-    [("c", 400), pytest.param("t", 400, marks=T_SLOW)],
-)
+@pytest.mark.parametrize("model, iters", [("c", 400), ("t", 400)])
 def test_overfit_8_synthetic_images_from_boxes(tmp_path, model, iters):
     assert overfit.overfit_mask_ap(model, iters, tmp_path) >= 60.0
