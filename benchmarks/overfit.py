@@ -17,7 +17,6 @@ evolution with the ground-truth boxes: 70.5 at full resolution, 60.0 at stride 2
 stride 4), while at 640 it is stride 2 of the original pixels.
 """
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -34,20 +33,13 @@ CONFIGS = {
 }
 
 
-def _train_net():
-    spec = importlib.util.spec_from_file_location("train_net", ROOT / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def input_size_opts(model: str, size: int) -> list:
     """Config overrides that train and test ``model`` on images resized to ``size`` pixels."""
-    test = ["INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", str(size * 5 // 3)]
+    max_size = str(size * 5 // 3)
+    test = ["INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", max_size]
     if model == "t":  # large-scale jitter around a size×size crop
         return ["INPUT.LSJ.IMAGE_SIZE", str(size), *test]
-    train = ["INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", str(size * 5 // 3)]
-    return [*train, *test]
+    return ["INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", max_size, *test]
 
 
 def overfit_mask_ap(
@@ -66,7 +58,8 @@ def overfit_mask_ap(
         "SOLVER.CHECKPOINT_PERIOD", str(iters), "TEST.EVAL_PERIOD", str(eval_period),
         *input_size_opts(model, input_size), "OUTPUT_DIR", str(out_dir / "run"), *opts,
     ]  # fmt: skip
-    train_net = _train_net()
+    import train_net  # noqa: PLC0415 (the repository root is on sys.path; a script, not a package)
+
     results = train_net.main(train_net.argument_parser().parse_args(argv))
     return results["segm"]["AP"]
 
