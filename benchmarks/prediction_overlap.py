@@ -47,13 +47,15 @@ def count_duplicates(rles: list, iou: float) -> int:
 
 
 def gt_rles(record: dict) -> list:
-    """The ground-truth masks of a detectron2 dataset record (polygons or RLE) as RLEs."""
+    """The ground-truth masks of a detectron2 dataset record (polygons, uncompressed or
+    compressed RLE) as compressed RLEs."""
     h, w = record["height"], record["width"]
     rles = []
     for ann in record["annotations"]:
         seg = ann["segmentation"]
-        rle = mask_util.frPyObjects(seg, h, w) if isinstance(seg, list) else seg
-        rles.append(mask_util.merge(rle) if isinstance(rle, list) else rle)
+        if isinstance(seg, list) or isinstance(seg.get("counts"), list):
+            seg = mask_util.frPyObjects(seg, h, w)
+        rles.append(mask_util.merge(seg) if isinstance(seg, list) else seg)
     return rles
 
 
