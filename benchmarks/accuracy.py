@@ -1,11 +1,13 @@
 """Mask AP of Box2Mask, its baselines and the mask-supervised models on the synthetic split.
 
     python benchmarks/accuracy.py [--iters N] [--t-iters N] [--only box-fill,c-box] [--output DIR]
-        [--force]
+        [--test-set synthetic_val|synthetic_test] [--force]
         [--c-config CFG] [--t-config CFG] [--num-gpus G] [KEY VALUE ...]
 
-Runs, all evaluated by COCO mask AP on ``synthetic_val`` (the set is generated under
-``$DETECTRON2_DATASETS``, default ``./datasets``, when missing):
+Runs, all evaluated by COCO mask AP on ``--test-set``: ``synthetic_val`` (50 images, default) or
+``synthetic_test`` (500 images, disjoint; on 50 images the same model's AP can differ from its
+AP on 500 by several points, too much to compare runs a few AP apart). The sets are generated
+under ``$DETECTRON2_DATASETS``, default ``./datasets``, when missing.
 
 - ``box-fill``: each ground-truth box as its mask (no training; box2mask.evaluation.box_baselines);
 - ``levelset-evolution``: the training-free level-set evolution op inside each box (same module);
@@ -57,6 +59,7 @@ from detectron2.config import get_cfg  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
 from box2mask.data import synthetic  # noqa: E402
+from box2mask.data.builtin import SYNTHETIC_TEST  # noqa: E402
 from box2mask.evaluation.box_baselines import MASK_METHODS, evaluate_box_baseline  # noqa: E402
 
 MASK_SUPERVISED = ["MODEL.BOX2MASK.SUPERVISION", "mask"]
@@ -98,6 +101,7 @@ RUNS = {
     "t-mask": ("Box2Mask-T (mask-supervised)", "train", "t", MASK_SUPERVISED),
 }
 KEYS = ("AP", "AP50", "AP75")
+TEST_SETS = ("synthetic_val", "synthetic_test")
 MASKED_TRAIN = "synthetic_train_masks"
 DEMO = ROOT / "configs/demo"
 
@@ -106,9 +110,16 @@ def data_root() -> Path:
     return Path(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))
 
 
-def ensure_data() -> dict:
-    """The synthetic set (generated if missing) and a train json with masks for "mask" runs."""
+def ensure_data(test_set: str = "synthetic_val") -> dict:
+    """The synthetic set (generated if missing), a train json with masks for "mask" runs, and
+    the evaluation set's json and images as "test_json" and "test_images"."""
     paths = synthetic.generate_synthetic_dataset(data_root() / "synthetic")
+    evaluation = paths
+    if test_set == "synthetic_test":
+        evaluation = synthetic.generate_synthetic_dataset(
+            data_root() / "synthetic_test", **SYNTHETIC_TEST
+        )
+    paths["test_json"], paths["test_images"] = evaluation["val_json"], evaluation["val_images"]
     masked = Path(paths["train_json"]).with_name("train_masks.json")
     if not masked.is_file() or masked.stat().st_mtime < Path(paths["train_json"]).stat().st_mtime:
         coco = json.loads(Path(paths["train_json"]).read_text())
@@ -155,7 +166,7 @@ def schedule_opts(config_file: str, iters: int) -> list:
 
 
 def run_baseline(name: str, paths: dict, out_dir: Path) -> dict:
-    res = evaluate_box_baseline(paths["val_json"], paths["val_images"], MASK_METHODS[name])
+    res = evaluate_box_baseline(paths["test_json"], paths["test_images"], MASK_METHODS[name])
     return {"segm": res}
 
 
@@ -181,6 +192,7 @@ def training_spec(name: str, args) -> dict:
         opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
     if name.endswith("-mask"):
         opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
+    opts += ["DATASETS.TEST", f"('{args.test_set}',)"]
     digest = config_digest(config)
     config = Path(config).resolve()
     if config.is_relative_to(ROOT):
@@ -206,18 +218,23 @@ def run_training(name: str, args, paths: dict, out_dir: Path) -> dict:
         raise RuntimeError(
             f"{name} failed (exit {proc.returncode}); end of {log}:\n" + "\n".join(tail)
         )
-    (out_dir / "run.json").write_text(json.dumps(spec, indent=1))
     return json.loads(results.read_text())
 
 
 def finished(name: str, args, out_dir: Path) -> bool:
-    """A run's results exist and came from the same config text, schedule and overrides."""
-    if not (out_dir / "final_results.json").is_file():
-        return False
-    if RUNS[name][1] == "baseline":
-        return True
+    """A run's results exist and came from the same config text, schedule, overrides and
+    evaluation set."""
     run = out_dir / "run.json"
-    return run.is_file() and json.loads(run.read_text()) == training_spec(name, args)
+    if not (out_dir / "final_results.json").is_file() or not run.is_file():
+        return False
+    return json.loads(run.read_text()) == run_spec(name, args)
+
+
+def run_spec(name: str, args) -> dict:
+    """What a run's result depends on (recorded in its run.json)."""
+    if RUNS[name][1] == "baseline":
+        return {"test_set": args.test_set}
+    return training_spec(name, args)
 
 
 def fmt(x: float) -> str:
@@ -258,6 +275,7 @@ def main(argv=None):
     parser.add_argument("--t-config", default=str(DEMO / "box2mask_t_effnet_lite0.yaml"))
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(RUNS)}")
     parser.add_argument("--output", default=str(ROOT / "output/benchmarks/accuracy"))
+    parser.add_argument("--test-set", choices=TEST_SETS, default=TEST_SETS[0])
     parser.add_argument("--force", action="store_true", help="redo runs that have results")
     parser.add_argument("--num-gpus", type=int, default=1)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE for every training run")
@@ -270,8 +288,11 @@ def main(argv=None):
     args.t_iters = args.t_iters or load_cfg(args.t_config).SOLVER.MAX_ITER
     schedule = f"Box2Mask-C {args.iters} iterations, Box2Mask-T {args.t_iters}"
     output = Path(args.output)
-    paths = ensure_data()
-    print(f"schedule: {schedule}; C {args.c_config}, T {args.t_config}; output {output}")
+    paths = ensure_data(args.test_set)
+    print(
+        f"schedule: {schedule}; C {args.c_config}, T {args.t_config}; "
+        f"evaluated on {args.test_set}; output {output}"
+    )
 
     rows = {}
     for name in names:
@@ -288,10 +309,11 @@ def main(argv=None):
         else:
             results_file.unlink(missing_ok=True)
             results = run_training(name, args, paths, out_dir)
+        (out_dir / "run.json").write_text(json.dumps(run_spec(name, args), indent=1))
         rows[name] = {k: float(results["segm"][k]) for k in KEYS}
         print(f"  {name}: mask AP {fmt(rows[name]['AP'])} ({time.perf_counter() - start:.0f} s)")
 
-    table = ["| method on synthetic_val | mask AP | AP50 | AP75 |", "|---|---|---|---|"]
+    table = [f"| method on {args.test_set} | mask AP | AP50 | AP75 |", "|---|---|---|---|"]
     table += [f"| {RUNS[n][0]} | " + " | ".join(fmt(rows[n][k]) for k in KEYS) + " |" for n in rows]
     c_ratio, t_ratio = ratio(rows, "c-box", "c-mask"), ratio(rows, "t-box", "t-mask")
     lines = [
@@ -305,9 +327,16 @@ def main(argv=None):
     ]
     print("\n" + "\n".join(lines))
     (output / "accuracy.md").write_text("\n".join(lines) + "\n")
-    summary = {"iters": args.iters, "t_iters": args.t_iters, "runs": rows, "box_vs_mask_c": c_ratio, "box_vs_mask_t": t_ratio}
+    summary = {
+        "iters": args.iters,
+        "t_iters": args.t_iters,
+        "test_set": args.test_set,
+        "runs": rows,
+        "box_vs_mask_c": c_ratio,
+        "box_vs_mask_t": t_ratio,
+    }
     (output / "accuracy.json").write_text(json.dumps(summary, indent=2))
-    bar_chart(rows, output / "accuracy.png", f"synthetic_val; {schedule}")
+    bar_chart(rows, output / "accuracy.png", f"{args.test_set}; {schedule}")
     print(f"wrote {output / 'accuracy.md'}, accuracy.json, accuracy.png")
     print(f"box_vs_mask_c {c_ratio:.3f}")
 

@@ -67,7 +67,7 @@ def test_accuracy_reuses_a_run_only_with_the_same_spec(tmp_path):
     args = argparse.Namespace(
         c_config=str(ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml"),
         t_config=str(ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml"),
-        iters=100, t_iters=50, opts=[],
+        iters=100, t_iters=50, opts=[], test_set="synthetic_val",
     )  # fmt: skip
     spec = accuracy.training_spec("t-mask", args)
     assert spec["config"] == "configs/demo/box2mask_t_effnet_lite0.yaml"
@@ -79,7 +79,16 @@ def test_accuracy_reuses_a_run_only_with_the_same_spec(tmp_path):
     assert accuracy.finished("c-box", args, tmp_path)
     args.iters = 200
     assert not accuracy.finished("c-box", args, tmp_path)  # other schedule: redone
-    assert accuracy.finished("box-fill", args, tmp_path)  # baselines do not train
+    args.iters = 100
+    args.test_set = "synthetic_test"
+    assert not accuracy.finished("c-box", args, tmp_path)  # other evaluation set: redone
+    assert "('synthetic_test',)" in accuracy.training_spec("c-box", args)["opts"]
+    (tmp_path / "run.json").write_text(json.dumps(accuracy.run_spec("box-fill", args)))
+    assert accuracy.finished("box-fill", args, tmp_path)  # baselines: only the set matters
+    args.iters = 200
+    assert accuracy.finished("box-fill", args, tmp_path)
+    args.test_set = "synthetic_val"
+    assert not accuracy.finished("box-fill", args, tmp_path)
 
     # the same config path with edited content is redone
     args.iters = 100

@@ -2,6 +2,10 @@
 
 ``synthetic_train`` / ``synthetic_val``: the generated demo set
 (``python -m box2mask.data.synthetic --out datasets/synthetic``); train is box-only.
+``synthetic_test``: 500 more images with exact masks from another seed (disjoint from both), for
+comparisons that 50 validation images cannot resolve (``SYNTHETIC_TEST`` gives its generator
+arguments; ``python -m box2mask.data.synthetic --out datasets/synthetic_test --num-train 0
+--num-val 500 --seed 1``).
 """
 import os
 
@@ -10,7 +14,10 @@ from .datasets import register_box_coco
 _SPLITS = {
     "synthetic_train": ("synthetic/train.json", "synthetic/train"),
     "synthetic_val": ("synthetic/val.json", "synthetic/val"),
+    "synthetic_test": ("synthetic_test/val.json", "synthetic_test/val"),
 }
+# generate_synthetic_dataset arguments of ``synthetic_test`` (its images are the "val" split).
+SYNTHETIC_TEST = {"num_train": 0, "num_val": 500, "seed": 1}
 
 
 def register_all_box2mask(root: str) -> None:

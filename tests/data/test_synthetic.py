@@ -158,6 +158,21 @@ def test_cli(tmp_path, capsys):
     assert len(list((tmp_path / "val").iterdir())) == 2
 
 
+def test_synthetic_test_set_is_registered_and_disjoint_from_the_demo_set():
+    from detectron2.data import MetadataCatalog
+
+    from box2mask.data.builtin import SYNTHETIC_TEST
+
+    json_file = Path(MetadataCatalog.get("synthetic_test").json_file)
+    assert json_file.parts[-2:] == ("synthetic_test", "val.json")
+    assert SYNTHETIC_TEST["num_train"] == 0 and SYNTHETIC_TEST["num_val"] == 500
+    for index in range(3):
+        test = render_sample(sample_rng(SYNTHETIC_TEST["seed"], "val", index), 128).image
+        for split in ("train", "val"):
+            demo = render_sample(sample_rng(0, split, index), 128).image
+            assert not np.array_equal(test, demo)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="image_size"):
         generate_synthetic_dataset("unused", image_size=16)
