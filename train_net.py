@@ -114,9 +114,10 @@ def setup(args):
     return cfg
 
 
-def check_num_classes(cfg) -> None:
-    """Fail early, naming the data set, when MODEL.BOX2MASK.NUM_CLASSES does not match it."""
-    for name in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST):
+def check_num_classes(cfg, eval_only: bool = False) -> None:
+    """Fail early, naming the data set, when MODEL.BOX2MASK.NUM_CLASSES does not match it (only
+    the test sets with ``eval_only``: evaluating needs no training set registered)."""
+    for name in (*(() if eval_only else cfg.DATASETS.TRAIN), *cfg.DATASETS.TEST):
         DatasetCatalog.get(name)  # loading sets thing_classes
         classes = MetadataCatalog.get(name).get("thing_classes")
         if classes is not None and len(classes) != cfg.MODEL.BOX2MASK.NUM_CLASSES:
@@ -129,7 +130,7 @@ def check_num_classes(cfg) -> None:
 
 def main(args):
     cfg = setup(args)
-    check_num_classes(cfg)
+    check_num_classes(cfg, args.eval_only)
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
