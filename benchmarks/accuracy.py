@@ -303,13 +303,14 @@ def main(argv=None):
         if finished(name, args, out_dir) and not args.force:
             results = json.loads(results_file.read_text())
             print(f"  {name}: found {results_file}")
-        elif RUNS[name][1] == "baseline":
-            results = run_baseline(name, paths, out_dir)
-            results_file.write_text(json.dumps(results, indent=2))
         else:
-            results_file.unlink(missing_ok=True)
-            results = run_training(name, args, paths, out_dir)
-        (out_dir / "run.json").write_text(json.dumps(run_spec(name, args), indent=1))
+            if RUNS[name][1] == "baseline":
+                results = run_baseline(name, paths, out_dir)
+                results_file.write_text(json.dumps(results, indent=2))
+            else:
+                results_file.unlink(missing_ok=True)
+                results = run_training(name, args, paths, out_dir)
+            (out_dir / "run.json").write_text(json.dumps(run_spec(name, args), indent=1))
         rows[name] = {k: float(results["segm"][k]) for k in KEYS}
         print(f"  {name}: mask AP {fmt(rows[name]['AP'])} ({time.perf_counter() - start:.0f} s)")
 
