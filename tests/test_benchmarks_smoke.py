@@ -143,3 +143,18 @@ def test_prediction_overlap_counts_duplicates_and_best_iou():
     iou = overlap.pairwise_iou(overlap.gt_rles(record), rles)
     assert iou.shape == (1, 3) and iou[0, 2] == pytest.approx(1.0, abs=0.2)
     assert iou[0, :2].max() == 0
+
+
+def test_hole_fill_measures_the_covered_part_of_each_hole():
+    holes = _load("hole_fill")
+    overlap = _load("prediction_overlap")
+    ring = np.zeros((1, 12, 12), dtype=bool)
+    ring[0, 2:10, 2:10] = True
+    ring[0, 4:8, 4:8] = False  # a 16-pixel hole
+    solid = np.zeros((1, 12, 12), dtype=bool)
+    solid[0, 0:2, 0:2] = True  # no hole: left out
+    half = ring.copy()
+    half[0, 4:8, 4:6] = True  # covers 8 of the hole's 16 pixels
+    gt = list(overlap.to_rles(ring)) + list(overlap.to_rles(solid))
+    assert holes.hole_fill(gt, list(overlap.to_rles(half))) == [pytest.approx(0.5)]
+    assert holes.hole_fill(gt, []) == [0.0]

@@ -1,0 +1,67 @@
+"""How much of the ground truth's holes (a ring's interior) a model's saved predictions fill.
+
+    python benchmarks/hole_fill.py RUN_DIR/inference/DATASET/coco_instances_results.json
+                                   [--dataset synthetic_test] [--score 0.3]
+
+For every ground-truth instance with a hole (its filled-in mask minus the mask), takes the
+prediction of the same image scoring above ``--score`` that overlaps it best by mask IoU and
+measures the fraction of the hole it covers (0 when no prediction overlaps). The last printed
+line is ``instances_with_holes <N> mean_hole_fill <F>``.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_util
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package; prediction_overlap
+
+from detectron2.data import DatasetCatalog  # noqa: E402
+
+import box2mask  # noqa: E402,F401  (registers the built-in data sets)
+from prediction_overlap import gt_rles, pairwise_iou  # noqa: E402
+
+
+def hole_fill(gt: list, pred: list) -> list:
+    """For each ground-truth RLE with a hole, the fraction of the hole's pixels covered by the
+    best-overlapping (mask IoU) of the predicted RLEs; ground truths without a hole are left out."""
+    overlap = pairwise_iou(gt, pred)
+    fills = []
+    for i, rle in enumerate(gt):
+        mask = mask_util.decode(rle).astype(bool)
+        hole = ndimage.binary_fill_holes(mask) & ~mask
+        if not hole.any():
+            continue
+        if not pred or overlap[i].max() == 0:
+            fills.append(0.0)
+            continue
+        best = mask_util.decode(pred[int(overlap[i].argmax())]).astype(bool)
+        fills.append(float((best & hole).sum() / hole.sum()))
+    return fills
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a COCOEvaluator coco_instances_results.json")
+    parser.add_argument("--dataset", default="synthetic_test")
+    parser.add_argument("--score", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    if not args.results.is_file():
+        sys.exit(f"hole_fill: {args.results} not found")
+    by_image = {}
+    for p in json.loads(args.results.read_text()):
+        if p["score"] > args.score:
+            by_image.setdefault(p["image_id"], []).append(p["segmentation"])
+    fills = []
+    for record in DatasetCatalog.get(args.dataset):
+        fills.extend(hole_fill(gt_rles(record), by_image.get(record["image_id"], [])))
+    mean = float(np.mean(fills)) if fills else float("nan")
+    print(f"instances_with_holes {len(fills)} mean_hole_fill {mean:.3f}")
+
+
+if __name__ == "__main__":
+    main()
