@@ -1,11 +1,12 @@
 """How much of the ground truth's holes (a ring's interior) a model's saved predictions fill.
 
     python benchmarks/hole_fill.py RUN_DIR/inference/DATASET/coco_instances_results.json
-                                   [--dataset synthetic_test] [--score 0.3]
+                                   [--dataset synthetic_test] [--score 0.3] [--category ring]
 
 For every ground-truth instance with a hole (its filled-in mask minus the mask), takes the
 prediction of the same image scoring above ``--score`` that overlaps it best by mask IoU and
-measures the fraction of the hole it covers (0 when no prediction overlaps). The last printed
+measures the fraction of the hole it covers (0 when no prediction overlaps); ``--category``
+keeps the ground truths of one class (occlusion also cuts holes in other shapes). The last printed
 line is ``instances_with_holes <N> mean_hole_fill <F>``.
 """
 import argparse
@@ -20,7 +21,7 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package; prediction_overlap
 
-from detectron2.data import DatasetCatalog  # noqa: E402
+from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 
 import box2mask  # noqa: E402,F401  (registers the built-in data sets)
 from prediction_overlap import gt_rles, pairwise_iou  # noqa: E402
@@ -49,16 +50,26 @@ def main(argv=None):
     parser.add_argument("results", type=Path, help="a COCOEvaluator coco_instances_results.json")
     parser.add_argument("--dataset", default="synthetic_test")
     parser.add_argument("--score", type=float, default=0.3)
+    parser.add_argument("--category", help="a class name of the data set; default: all")
     args = parser.parse_args(argv)
     if not args.results.is_file():
         sys.exit(f"hole_fill: {args.results} not found")
+    records = DatasetCatalog.get(args.dataset)
+    classes = MetadataCatalog.get(args.dataset).thing_classes
+    if args.category is not None and args.category not in classes:
+        sys.exit(f"hole_fill: no class {args.category!r} in {args.dataset} ({', '.join(classes)})")
     by_image = {}
     for p in json.loads(args.results.read_text()):
         if p["score"] > args.score:
             by_image.setdefault(p["image_id"], []).append(p["segmentation"])
     fills = []
-    for record in DatasetCatalog.get(args.dataset):
-        fills.extend(hole_fill(gt_rles(record), by_image.get(record["image_id"], [])))
+    for record in records:
+        gt = [
+            rle
+            for rle, ann in zip(gt_rles(record), record["annotations"])
+            if args.category is None or classes[ann["category_id"]] == args.category
+        ]
+        fills.extend(hole_fill(gt, by_image.get(record["image_id"], [])))
     mean = float(np.mean(fills)) if fills else float("nan")
     print(f"instances_with_holes {len(fills)} mean_hole_fill {mean:.3f}")
 
