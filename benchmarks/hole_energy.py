@@ -7,10 +7,10 @@ For every ground-truth instance with a hole (its filled-in mask minus the mask),
 image term of the box-supervised loss, ``box2mask.ops.region_levelset_energy``, twice: for the
 mask and for its filled-in version, as the loss sees them — the image normalised by
 ``MODEL.BOX2MASK.LOSS.IMAGE_MEAN/STD`` and resized bilinearly by 1/``--stride`` (the mask
-resolution), the masks area-resized, the annotated box grown by ``--margin`` cells. Where the
-filled-in mask has the lower energy, the energy's minimum keeps the hole filled; where it has
-the higher, a model that fills the hole does so against the energy. Holes smaller than one cell
-at the mask resolution are left out. The last printed line is
+resolution), the masks area-resized, the annotated box on the loss's cell grid grown by
+``--margin`` cells. Where the filled-in mask has the lower energy, the energy's minimum keeps
+the hole filled; where it has the higher, a model that fills the hole does so against the
+energy. Holes smaller than one cell at the mask resolution are left out. The last printed line is
 ``instances_with_holes <N> filled_lower <fraction> median_energy_ratio <E_filled / E_mask>``.
 """
 import argparse
@@ -33,6 +33,8 @@ from detectron2.structures import BoxMode  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
 from box2mask.data.image_io import read_image  # noqa: E402
+from box2mask.losses.levelset import expand_boxes  # noqa: E402
+from box2mask.losses.projection import boxes_to_mask_grid  # noqa: E402
 from box2mask.ops import region_levelset_energy  # noqa: E402
 from prediction_overlap import gt_rles  # noqa: E402
 
@@ -61,8 +63,9 @@ def mask_and_filled_energy(image, masks, boxes, mean, std, stride: int = 4, marg
         for mask in masks
         for m in (mask, ndimage.binary_fill_holes(mask))
     ]
-    b = torch.as_tensor(boxes, dtype=torch.float64) / torch.tensor([width / w, height / h] * 2)
-    cells = torch.cat([b[:, :2].floor() - margin, b[:, 2:].ceil() + margin], 1).long()
+    scale = torch.tensor([w / width, h / height] * 2, dtype=torch.float64)
+    cells, _ = boxes_to_mask_grid(torch.as_tensor(boxes, dtype=torch.float64) * scale, h, w)
+    cells = expand_boxes(cells, margin)
     energy = region_levelset_energy(
         torch.from_numpy(np.stack(probs)),
         small,
