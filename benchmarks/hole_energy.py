@@ -22,13 +22,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from pycocotools import mask as mask_util
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package; prediction_overlap
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package; hole_fill
 
 from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
+from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
@@ -36,7 +35,7 @@ from box2mask.data.image_io import read_image  # noqa: E402
 from box2mask.losses.levelset import expand_boxes  # noqa: E402
 from box2mask.losses.projection import boxes_to_mask_grid  # noqa: E402
 from box2mask.ops import region_levelset_energy  # noqa: E402
-from prediction_overlap import gt_rles  # noqa: E402
+from hole_fill import dataset_classes, ground_truths, hole_of  # noqa: E402
 
 
 def mask_and_filled_energy(image, masks, boxes, mean, std, stride: int = 4, margin: int = 0):
@@ -61,7 +60,7 @@ def mask_and_filled_energy(image, masks, boxes, mean, std, stride: int = 4, marg
     probs = [
         cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
         for mask in masks
-        for m in (mask, ndimage.binary_fill_holes(mask))
+        for m in (mask, mask | hole_of(mask))
     ]
     scale = torch.tensor([w / width, h / height] * 2, dtype=torch.float64)
     cells, _ = boxes_to_mask_grid(torch.as_tensor(boxes, dtype=torch.float64) * scale, h, w)
@@ -83,20 +82,16 @@ def main(argv=None):
     parser.add_argument("--margin", type=int, default=2, help="cells added around each box")
     args = parser.parse_args(argv)
     records = DatasetCatalog.get(args.dataset)
-    classes = MetadataCatalog.get(args.dataset).thing_classes
-    if args.category is not None and args.category not in classes:
-        sys.exit(f"hole_energy: no class {args.category!r} in {args.dataset} ({classes})")
+    classes = dataset_classes(args.dataset, args.category, "hole_energy")
     cfg = get_cfg()
     add_box2mask_config(cfg)
     mean, std = cfg.MODEL.BOX2MASK.LOSS.IMAGE_MEAN, cfg.MODEL.BOX2MASK.LOSS.IMAGE_STD
     energies = []
     for record in records:
         masks, boxes = [], []
-        for rle, ann in zip(gt_rles(record), record["annotations"]):
-            if args.category is not None and classes[ann["category_id"]] != args.category:
-                continue
+        for rle, ann in ground_truths(record, classes, args.category):
             mask = mask_util.decode(rle).astype(bool)
-            if (ndimage.binary_fill_holes(mask) & ~mask).sum() < args.stride**2:
+            if hole_of(mask).sum() < args.stride**2:
                 continue
             masks.append(mask)
             boxes.append(BoxMode.convert(ann["bbox"], ann["bbox_mode"], BoxMode.XYXY_ABS))

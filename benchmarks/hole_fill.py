@@ -27,6 +27,29 @@ import box2mask  # noqa: E402,F401  (registers the built-in data sets)
 from prediction_overlap import gt_rles, pairwise_iou  # noqa: E402
 
 
+def hole_of(mask: np.ndarray) -> np.ndarray:
+    """[H, W] bool: the hole of a [H, W] bool mask (its filled-in version minus the mask)."""
+    return ndimage.binary_fill_holes(mask) & ~mask
+
+
+def dataset_classes(dataset: str, category, prog: str) -> list:
+    """The data set's class names; exits naming them when ``category`` is not one of them."""
+    classes = MetadataCatalog.get(dataset).thing_classes
+    if category is not None and category not in classes:
+        sys.exit(f"{prog}: no class {category!r} in {dataset} ({', '.join(classes)})")
+    return classes
+
+
+def ground_truths(record: dict, classes: list, category) -> list:
+    """(compressed RLE, annotation) of the record's ground truths of class ``category`` (all
+    when None)."""
+    return [
+        (rle, ann)
+        for rle, ann in zip(gt_rles(record), record["annotations"])
+        if category is None or classes[ann["category_id"]] == category
+    ]
+
+
 def hole_fill(gt: list, pred: list) -> list:
     """For each ground-truth RLE with a hole, the fraction of the hole's pixels covered by the
     best-overlapping (mask IoU) of the predicted RLEs; ground truths without a hole are left out."""
@@ -34,7 +57,7 @@ def hole_fill(gt: list, pred: list) -> list:
     fills = []
     for i, rle in enumerate(gt):
         mask = mask_util.decode(rle).astype(bool)
-        hole = ndimage.binary_fill_holes(mask) & ~mask
+        hole = hole_of(mask)
         if not hole.any():
             continue
         if not pred or overlap[i].max() == 0:
@@ -55,20 +78,14 @@ def main(argv=None):
     if not args.results.is_file():
         sys.exit(f"hole_fill: {args.results} not found")
     records = DatasetCatalog.get(args.dataset)
-    classes = MetadataCatalog.get(args.dataset).thing_classes
-    if args.category is not None and args.category not in classes:
-        sys.exit(f"hole_fill: no class {args.category!r} in {args.dataset} ({', '.join(classes)})")
+    classes = dataset_classes(args.dataset, args.category, "hole_fill")
     by_image = {}
     for p in json.loads(args.results.read_text()):
         if p["score"] > args.score:
             by_image.setdefault(p["image_id"], []).append(p["segmentation"])
     fills = []
     for record in records:
-        gt = [
-            rle
-            for rle, ann in zip(gt_rles(record), record["annotations"])
-            if args.category is None or classes[ann["category_id"]] == args.category
-        ]
+        gt = [rle for rle, _ in ground_truths(record, classes, args.category)]
         fills.extend(hole_fill(gt, by_image.get(record["image_id"], [])))
     mean = float(np.mean(fills)) if fills else float("nan")
     print(f"instances_with_holes {len(fills)} mean_hole_fill {mean:.3f}")
