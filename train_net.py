@@ -101,8 +101,7 @@ def with_full_model_clipping(optim_cls, max_norm: float):
 
 
 def setup(args):
-    for name, json_file, image_root in args.register_coco or ():
-        register_box_coco(name, json_file, image_root)
+    register_coco_sets(args.register_coco)
     cfg = get_cfg()
     add_box2mask_config(cfg)
     cfg.merge_from_file(args.config_file)
@@ -150,8 +149,9 @@ def main(args):
     return results
 
 
-def argument_parser():
-    parser = default_argument_parser()
+def add_register_coco_argument(parser):
+    """``--register-coco NAME JSON IMAGE_DIR`` (repeatable) on an argparse parser; see
+    :func:`register_coco_sets`."""
     parser.add_argument(
         "--register-coco",
         nargs=3,
@@ -160,6 +160,16 @@ def argument_parser():
         help="register a COCO-format set (masks optional) under NAME; repeatable",
     )
     return parser
+
+
+def register_coco_sets(register_coco) -> None:
+    """Registers the sets of ``--register-coco`` (a list of (name, json, image_dir) or None)."""
+    for name, json_file, image_root in register_coco or ():
+        register_box_coco(name, json_file, image_root)
+
+
+def argument_parser():
+    return add_register_coco_argument(default_argument_parser())
 
 
 if __name__ == "__main__":

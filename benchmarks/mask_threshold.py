@@ -1,7 +1,8 @@
 """Mask AP of a trained run re-evaluated at several binary-mask thresholds.
 
     python benchmarks/mask_threshold.py RUN_DIR [--dataset synthetic_val]
-        [--thresholds 0.4,0.5,0.6,0.7,0.8] [--weights RUN_DIR/model_final.pth] [KEY VALUE ...]
+        [--thresholds 0.4,0.5,0.6,0.7,0.8] [--weights RUN_DIR/model_final.pth]
+        [--register-coco NAME JSON IMAGE_DIR] [KEY VALUE ...]
 
 RUN_DIR is a ``train_net.py`` output directory (its ``config.yaml`` and weights). Thresholds are
 mask probabilities: Box2Mask-T's ``MODEL.BOX2MASK_T.MASK_THRESHOLD`` takes their logit,
@@ -24,7 +25,7 @@ from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
-from train_net import Trainer  # noqa: E402
+from train_net import Trainer, add_register_coco_argument, register_coco_sets  # noqa: E402
 
 
 def threshold_override(meta_architecture: str, prob: float) -> list:
@@ -60,8 +61,10 @@ def main(argv=None):
     parser.add_argument("--dataset", default="synthetic_val", help="a registered data set")
     parser.add_argument("--thresholds", default="0.4,0.5,0.6,0.7,0.8")
     parser.add_argument("--weights", type=Path, help="default: RUN_DIR/model_final.pth")
+    add_register_coco_argument(parser)
     parser.add_argument("opts", nargs="*", help="KEY VALUE config overrides")
     args = parser.parse_intermixed_args(argv)
+    register_coco_sets(args.register_coco)
     weights = args.weights or args.run_dir / "model_final.pth"
     for path in (args.run_dir / "config.yaml", weights):
         if not path.is_file():

@@ -195,11 +195,10 @@ def test_mask_threshold_sweep_reaches_the_masks(coco_set, tmp_path):
     from detectron2.config import get_cfg
     from detectron2.modeling import build_model
 
-    from box2mask import add_box2mask_config, register_box_coco
+    from box2mask import add_box2mask_config
 
     sweep = _load("mask_threshold")
     json_path, image_dir = coco_set
-    register_box_coco("mt_set", str(json_path), str(image_dir))
     cfg = get_cfg()
     add_box2mask_config(cfg)
     cfg.merge_from_file(str(ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml"))
@@ -211,7 +210,8 @@ def test_mask_threshold_sweep_reaches_the_masks(coco_set, tmp_path):
     torch.manual_seed(0)
     torch.save({"model": build_model(cfg).state_dict()}, run / "model_final.pth")
 
-    rows = sweep.main([str(run), "--dataset", "mt_set", "--thresholds", "0.3,0.9"])
+    rows = sweep.main([str(run), "--dataset", "mt_set", "--thresholds", "0.3,0.9",
+                       "--register-coco", "mt_set", str(json_path), str(image_dir)])
     assert [row[0] for row in rows] == [0.3, 0.9]
     areas = []
     for p in ("p0.30", "p0.90"):
