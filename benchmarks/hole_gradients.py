@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # the package, train_net; hole_fill
@@ -121,12 +120,7 @@ def main(argv=None):
             guide = term.guide(mask_features)
         size = outputs["pred_masks"].shape[-2:]
         target = model.prepare_targets(batch, images, size)[0]
-        small = F.interpolate(
-            images.tensor * model.loss_image_scale + model.loss_image_shift,
-            size=size,
-            mode="bilinear",
-            align_corners=False,
-        )
+        small = model.loss_images(images, size)
         instances = batch[0]["instances"]
         gt_masks = model._masks_at(instances, images.tensor.shape[-2:], size) > 0.5
         src, tgt = model.criterion.matcher(outputs, [target])[0]

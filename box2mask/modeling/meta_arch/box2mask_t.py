@@ -178,13 +178,9 @@ class Box2MaskT(nn.Module):
         if self.training:
             mask_size = outputs["pred_masks"].shape[-2:]
             targets = self.prepare_targets(batched_inputs, images, mask_size)
-            small_images = F.interpolate(
-                images.tensor * self.loss_image_scale + self.loss_image_shift,
-                size=mask_size,
-                mode="bilinear",
-                align_corners=False,
+            return self.criterion(
+                outputs, targets, self.loss_images(images, mask_size), mask_features
             )
-            return self.criterion(outputs, targets, small_images, mask_features)
 
         results = []
         for logits, masks, x, size in zip(
@@ -205,6 +201,16 @@ class Box2MaskT(nn.Module):
                 }
             )
         return results
+
+    def loss_images(self, images: ImageList, mask_size: Tuple[int, int]) -> torch.Tensor:
+        """The level-set data term's images: [B, 3, H_p, W_p] normalised → the loss's scale,
+        bilinearly resized to mask resolution, [B, 3, h, w]."""
+        return F.interpolate(
+            images.tensor * self.loss_image_scale + self.loss_image_shift,
+            size=mask_size,
+            mode="bilinear",
+            align_corners=False,
+        )
 
     def prepare_targets(
         self, batched_inputs: List[Dict], images: ImageList, mask_size: Tuple[int, int]
