@@ -129,7 +129,8 @@ def ensure_data(test_set: str = "synthetic_val") -> dict:
             index = int(Path(info["file_name"]).stem)
             rng = synthetic.sample_rng(meta["seed"], "train", index)
             sample = synthetic.render_sample(rng, meta["image_size"])
-            annotations += synthetic._annotations(sample, info["id"], len(annotations) + 1, True)
+            first_id = len(annotations) + 1
+            annotations += synthetic.sample_annotations(sample, info["id"], first_id, True)
         boxes = [a["bbox"] for a in annotations]
         if boxes != [a["bbox"] for a in coco["annotations"]]:
             raise RuntimeError(

@@ -6,18 +6,71 @@
 comparisons that 50 validation images cannot resolve (``SYNTHETIC_TEST`` gives its generator
 arguments; ``python -m box2mask.data.synthetic --out datasets/synthetic_test --num-train 0
 --num-val 500 --seed 1``).
+
+Development sets, each a box-only ``<name>_train`` (its masks in ``train_masks.json``, for
+mask-supervised references) and a ``<name>_val`` with exact masks:
+
+* ``microscopy_train`` / ``microscopy_val`` (200 / 100 images): fluorescence-style nuclei,
+  :mod:`box2mask.data.devsets.microscopy`.
+
+``generate_builtin(name)`` writes a missing set with the arguments in ``GENERATORS``; each
+generator's CLI does the same by hand (``python -m box2mask.data.devsets.microscopy --out
+datasets/microscopy``).
 """
 import os
+from pathlib import Path
+from typing import Callable, Dict, Tuple
 
 from .datasets import register_box_coco
+from .devsets.microscopy import generate_microscopy_dataset
+from .synthetic import generate_synthetic_dataset
+
+__all__ = [
+    "GENERATORS",
+    "SYNTHETIC_TEST",
+    "builtin_root",
+    "generate_builtin",
+    "register_all_box2mask",
+]
 
 _SPLITS = {
     "synthetic_train": ("synthetic/train.json", "synthetic/train"),
     "synthetic_val": ("synthetic/val.json", "synthetic/val"),
     "synthetic_test": ("synthetic_test/val.json", "synthetic_test/val"),
+    "microscopy_train": ("microscopy/train.json", "microscopy/train"),
+    "microscopy_val": ("microscopy/val.json", "microscopy/val"),
 }
 # generate_synthetic_dataset arguments of ``synthetic_test`` (its images are the "val" split).
 SYNTHETIC_TEST = {"num_train": 0, "num_val": 500, "seed": 1}
+# directory under the data root -> (generator(out_dir, **kwargs) -> paths, kwargs).
+GENERATORS: Dict[str, Tuple[Callable[..., Dict[str, str]], dict]] = {
+    "synthetic": (generate_synthetic_dataset, {}),
+    "synthetic_test": (generate_synthetic_dataset, SYNTHETIC_TEST),
+    "microscopy": (generate_microscopy_dataset, {}),
+}
+
+
+def builtin_root() -> Path:
+    """The data root: ``$DETECTRON2_DATASETS``, default ``./datasets``."""
+    return Path(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))
+
+
+def generate_builtin(name: str, root=None) -> Dict[str, str]:
+    """Write the built-in set ``name`` (e.g. "microscopy_val") under ``root`` if it is missing.
+
+    Args:
+        name: a registered built-in set.
+        root: the data root; default ``builtin_root()``.
+
+    Returns:
+        The generator's paths as str ("train_json", "val_json", "val_images", ...; see each
+        generator) of the directory holding ``name``.
+    """
+    if name not in _SPLITS:
+        raise KeyError(f"{name!r} is not a built-in set; choose from {sorted(_SPLITS)}")
+    directory = Path(_SPLITS[name][0]).parts[0]
+    generator, kwargs = GENERATORS[directory]
+    return generator(Path(root or builtin_root()) / directory, **kwargs)
 
 
 def register_all_box2mask(root: str) -> None:
@@ -25,4 +78,4 @@ def register_all_box2mask(root: str) -> None:
         register_box_coco(name, os.path.join(root, json_file), os.path.join(root, image_root))
 
 
-register_all_box2mask(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))
+register_all_box2mask(str(builtin_root()))

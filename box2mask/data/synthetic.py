@@ -49,6 +49,7 @@ __all__ = [
     "generate_synthetic_dataset",
     "instance_size_range",
     "render_sample",
+    "sample_annotations",
     "sample_rng",
 ]
 
@@ -358,7 +359,21 @@ def render_sample(rng: np.random.Generator, image_size: int = 320) -> SyntheticS
 # ----------------------------------------------------------------------------- data set
 
 
-def _annotations(sample, image_id, first_id, with_masks):
+def sample_annotations(
+    sample: SyntheticSample, image_id: int, first_id: int, with_masks: bool
+) -> List[dict]:
+    """COCO annotations of the annotated instances of ``sample``.
+
+    Args:
+        sample: a rendered image with its [H, W] label map.
+        image_id: the image's COCO id.
+        first_id: id of the first annotation; the others follow in drawing order.
+        with_masks: add ``segmentation`` (RLE, ``counts`` a str) and ``area`` = mask pixels;
+            else box-only with ``area`` = ``w * h``.
+
+    Returns:
+        A list of COCO annotation dicts; ``bbox`` is the tight [x, y, w, h] of the visible mask.
+    """
     anns = []
     for inst in sample.instances:
         if not inst.annotated:
@@ -401,7 +416,7 @@ def _write_split(out_dir, split, num_images, image_size, seed, with_masks):
         images.append(
             {"id": image_id, "file_name": file_name, "height": image_size, "width": image_size}
         )
-        annotations += _annotations(sample, image_id, len(annotations) + 1, with_masks)
+        annotations += sample_annotations(sample, image_id, len(annotations) + 1, with_masks)
     coco = {
         "info": {
             "description": f"box2mask synthetic shapes, {split} split"

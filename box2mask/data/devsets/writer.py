@@ -1,0 +1,140 @@
+"""Writing rendered samples as a COCO instance set, regenerated only when its parameters change.
+
+A split ``S`` is written as ``S/000000.png ...`` and ``S.json`` with exact masks; a box-only
+split (a training split) gets ``S.json`` without ``segmentation`` (``area`` = box area) and
+``S_masks.json`` with the masks of the same images, for mask-supervised reference runs.
+``meta.json`` is written last and records the generator's parameters: a directory whose
+``meta.json`` matches is complete and is not rewritten.
+"""
+import json
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Sequence
+
+import cv2
+
+from ..synthetic import SyntheticSample, sample_annotations
+
+__all__ = ["describe", "generate_cached", "write_split"]
+
+
+def _coco(categories, images, annotations, description, version):
+    return {
+        "info": {"description": description, "version": str(version)},
+        "licenses": [],
+        "categories": [dict(c) for c in categories],
+        "images": images,
+        "annotations": annotations,
+    }
+
+
+def write_split(
+    out_dir: Path,
+    split: str,
+    samples: Iterable[SyntheticSample],
+    categories: Sequence[dict],
+    description: str,
+    version: int,
+    box_only: bool,
+) -> Dict[str, str]:
+    """Write the images of ``samples`` and their COCO json(s) under ``out_dir``.
+
+    Args:
+        out_dir: the data set's directory.
+        split: split name, e.g. "train" or "val".
+        samples: rendered images (any size) with [H, W] int32 label maps.
+        categories: the COCO ``categories`` list.
+        description: ``info.description`` of the json(s).
+        version: the generator's version, ``info.version``.
+        box_only: write ``<split>.json`` box-only plus ``<split>_masks.json``; else only
+            ``<split>.json`` with masks.
+
+    Returns:
+        Paths as str: "<split>_json", "<split>_images" and, if ``box_only``, "<split>_masks_json".
+    """
+    image_dir = Path(out_dir) / split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    for stale in image_dir.glob("[0-9]*.png"):
+        stale.unlink()
+    images, boxes, masks = [], [], []
+    for index, sample in enumerate(samples):
+        file_name = f"{index:06d}.png"
+        path = image_dir / file_name
+        # Fixed PNG settings: the same array gives the same bytes.
+        bgr = cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR)
+        if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise OSError(f"could not write {path}")
+        height, width = sample.labels.shape
+        images.append({"id": index + 1, "file_name": file_name, "height": height, "width": width})
+        masks += sample_annotations(sample, index + 1, len(masks) + 1, with_masks=True)
+        if box_only:
+            boxes += sample_annotations(sample, index + 1, len(boxes) + 1, with_masks=False)
+    paths = {f"{split}_images": image_dir, f"{split}_json": Path(out_dir) / f"{split}.json"}
+    if box_only:
+        paths[f"{split}_masks_json"] = Path(out_dir) / f"{split}_masks.json"
+        coco = _coco(categories, images, boxes, f"{description}, {split} split (box-only)", version)
+        paths[f"{split}_json"].write_text(json.dumps(coco, separators=(",", ":")))
+        coco = _coco(categories, images, masks, f"{description}, {split} split", version)
+        paths[f"{split}_masks_json"].write_text(json.dumps(coco, separators=(",", ":")))
+    else:
+        coco = _coco(categories, images, masks, f"{description}, {split} split", version)
+        paths[f"{split}_json"].write_text(json.dumps(coco, separators=(",", ":")))
+    return {k: str(v) for k, v in paths.items()}
+
+
+def generate_cached(
+    out_dir, meta: dict, write: Callable[[Path], Dict[str, str]], expected: Sequence[str]
+) -> Dict[str, str]:
+    """Run ``write(out_dir)`` unless ``out_dir`` already holds a complete set with ``meta``.
+
+    Args:
+        out_dir: the data set's directory (created if missing).
+        meta: the generator's parameters (json-serialisable), stored as ``meta.json``.
+        write: writes every split into the directory and returns their paths.
+        expected: the keys ``write`` returns, e.g. ("train_json", "train_images", ...).
+
+    Returns:
+        The paths as str, plus "meta".
+    """
+    out = Path(out_dir)
+    meta_file = out / "meta.json"
+    if meta_file.is_file() and json.loads(meta_file.read_text()) == meta:
+        paths = _expected_paths(out, expected)
+        if all(Path(p).exists() for p in paths.values()):
+            return {**paths, "meta": str(meta_file)}
+    out.mkdir(parents=True, exist_ok=True)
+    meta_file.unlink(missing_ok=True)  # written last: marks a complete generation
+    paths = write(out)
+    if sorted(paths) != sorted(expected):
+        raise RuntimeError(f"the writer returned {sorted(paths)}, expected {sorted(expected)}")
+    meta_file.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return {**paths, "meta": str(meta_file)}
+
+
+def _expected_paths(out: Path, expected: Sequence[str]) -> Dict[str, str]:
+    """The paths ``write_split`` gives for the keys ``expected`` in ``out``."""
+    paths = {}
+    for key in expected:
+        if key.endswith("_images"):
+            paths[key] = out / key[: -len("_images")]
+        elif key.endswith("_json"):
+            paths[key] = out / f"{key[: -len('_json')]}.json"
+        else:
+            raise KeyError(f"unknown path key {key!r}")
+    return {k: str(v) for k, v in paths.items()}
+
+
+def describe(paths: Dict[str, str]) -> str:
+    """One line per json of ``paths``: images, instances and instances per class."""
+    lines = []
+    for key in sorted(k for k in paths if k.endswith("_json")):
+        coco = json.loads(Path(paths[key]).read_text())
+        counts = {c["id"]: 0 for c in coco["categories"]}
+        for ann in coco["annotations"]:
+            counts[ann["category_id"]] += 1
+        names = {c["id"]: c["name"] for c in coco["categories"]}
+        per_class = ", ".join(f"{names[i]} {n}" for i, n in counts.items())
+        lines.append(
+            f"{paths[key]}: {len(coco['images'])} images, "
+            f"{len(coco['annotations'])} instances ({per_class})"
+        )
+    return "\n".join(lines)
