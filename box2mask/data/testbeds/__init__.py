@@ -1,0 +1,10 @@
+"""Converters of the official VOC + SBD, COCO and iSAID downloads into COCO-format sets, and
+the registration of the names the testbed configs use (on import)."""
+import os
+
+from .coco import convert_coco
+from .isaid import ISAID_CLASSES, convert_isaid, patch_windows
+from .register import TESTBED_SPLITS, register_testbeds
+from .voc import VOC_CLASSES, convert_voc_sbd
+
+register_testbeds(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))

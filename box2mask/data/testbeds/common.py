@@ -1,0 +1,77 @@
+"""Helpers shared by the testbed converters: checked raw paths, masks to COCO fields, output.
+
+The converters read official downloads and write ``OUT/{train,val}.json`` (COCO format) and
+``OUT/images/``; they never write inside the raw folders.
+"""
+import json
+import os
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+import numpy as np
+import pycocotools.mask as mask_util
+
+
+def require(path, what: str) -> Path:
+    """``path`` as a Path, or FileNotFoundError naming it and what the raw layout expects."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing ({what})")
+    return path
+
+
+def read_id_list(path) -> List[str]:
+    """Image ids of a split list (one per line, blank lines skipped)."""
+    path = require(path, "split list, one image id per line")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """Binary (H, W) mask → COCO RLE with a str ``counts`` (JSON-serialisable)."""
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def mask_box(mask: np.ndarray) -> List[float]:
+    """Tight ``[x, y, w, h]`` box of the pixels of a non-empty (H, W) mask."""
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+            float(ys.max() - ys.min() + 1)]
+
+
+def instance_annotation(mask: np.ndarray, category_id: int, with_mask: bool) -> dict:
+    """COCO annotation (no ``id`` / ``image_id`` yet) of one non-empty instance mask."""
+    ann = {"category_id": int(category_id), "bbox": mask_box(mask),
+           "area": float(mask.sum()), "iscrowd": 0}
+    if with_mask:
+        ann["segmentation"] = encode_mask(mask)
+    return ann
+
+
+def link_image(src: Path, dst: Path) -> None:
+    """Symlink ``dst`` → ``src`` (absolute) unless ``dst`` exists already."""
+    if not dst.exists():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(src.resolve(), dst)
+
+
+def categories(class_names: Iterable[str]) -> List[dict]:
+    """COCO ``categories`` with ids 1..K in the order of ``class_names``."""
+    return [{"id": i, "name": name} for i, name in enumerate(class_names, 1)]
+
+
+def write_coco_json(path: Path, images: List[dict], annotations: Optional[List[dict]],
+                    categories: List[dict]) -> None:
+    """Write a COCO instances json with annotation ids 1..N (``annotations`` None: an image
+    list without annotations, as COCO test-dev). Written to a temporary name first so that an
+    interrupted run leaves no json behind."""
+    data = {"images": images, "categories": categories}
+    if annotations is not None:
+        for i, ann in enumerate(annotations, 1):
+            ann["id"] = i
+        data["annotations"] = annotations
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
