@@ -39,12 +39,12 @@ def add_box2mask_config(cfg):
     # Number of object classes (without background).
     cfg.MODEL.BOX2MASK.NUM_CLASSES = 80
 
-    # ---------------------------------------------------------------- losses (§2 of METHOD)
+    # ---------------------------------------------------------------- losses (docs/method.md §2)
     cfg.MODEL.BOX2MASK.LOSS = CN()
     # Box projection Dice weight α (3.0 for C, 5.0 for T).
     cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT = 3.0
     # Level-set weight on the image data term (λ1). Energies here are per instance, divided by
-    # the box area and averaged over instances (METHOD §2); the public code sums them over the
+    # the box area and averaged over instances (docs/method.md §2.6); the public code sums them over the
     # positives first, so its weights act ~(number of positives) times stronger than here.
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_WEIGHT = 0.05
     # Level-set weight on the deep-structural data term cat(T1, T2) (λ2).
@@ -79,7 +79,7 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.MASK_DICE_WEIGHT = 3.0
     cfg.MODEL.BOX2MASK.LOSS.MASK_BCE_WEIGHT = 1.0
     # Level-set loss: margin (pixels at mask resolution) added around the box for the energy
-    # (METHOD §7; 0 = the tight box of the paper).
+    # (docs/method.md §7.5; 0 = the tight box of the paper).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
@@ -95,7 +95,7 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.BOXINST_COLOR_THRESH = 0.3
     cfg.MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS = 10000
 
-    # ---------------------------------------------------------------- Box2Mask-C (§4 of METHOD)
+    # ---------------------------------------------------------------- Box2Mask-C (docs/method.md §4)
     cfg.MODEL.BOX2MASK_C = CN()
     # FPN levels fed to the kernel/category heads. The first is downsampled ×0.5 and the
     # last resized to the size of the one before it (P2..P6 → strides 8, 8, 16, 32, 32).
@@ -127,15 +127,13 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK_C.SCORE_THRESH = 0.05
     # Inference: candidates kept (by score) before computing masks and before Matrix NMS.
     cfg.MODEL.BOX2MASK_C.NMS_PRE = 500
-    # Inference: mask probability threshold (0.55 COCO, 0.70 VOC, 0.45 iSAID).
-    cfg.MODEL.BOX2MASK_C.MASK_THRESH = 0.55
+    # Inference: mask probability threshold of the binary masks (0.55 COCO, 0.70 VOC, 0.45 iSAID).
+    cfg.MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD = 0.55
     # Inference: minimum score after Matrix NMS decay.
     cfg.MODEL.BOX2MASK_C.UPDATE_THRESH = 0.05
     # Matrix NMS decay kernel: "gaussian" or "linear"; σ of the gaussian kernel.
     cfg.MODEL.BOX2MASK_C.MATRIX_NMS_KERNEL = "gaussian"
     cfg.MODEL.BOX2MASK_C.MATRIX_NMS_SIGMA = 2.0
-    # Inference: maximum instances per image.
-    cfg.MODEL.BOX2MASK_C.MAX_PER_IMG = 100
 
     # ---------------------------------------------------------------- EfficientNet-Lite0 backbone
     cfg.MODEL.EFFICIENTNET = CN()
@@ -149,7 +147,7 @@ def add_box2mask_config(cfg):
     # Freeze the stem and the first FREEZE_AT stages (0: train everything).
     cfg.MODEL.EFFICIENTNET.FREEZE_AT = 0
 
-    # ---------------------------------------------------------------- Box2Mask-T (§5 of METHOD)
+    # ---------------------------------------------------------------- Box2Mask-T (docs/method.md §5)
     cfg.MODEL.BOX2MASK_T = CN()
     # Pixel decoder: backbone features it reads (stride 4 first) and those the MSDeformAttn
     # encoder refines (the 3 lower-resolution ones).
@@ -194,10 +192,9 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK_T.COST_MASK_BCE = 5.0
     # Inputs are padded to a multiple of this (pixels).
     cfg.MODEL.BOX2MASK_T.SIZE_DIVISIBILITY = 32
-    # Inference: instances kept per image (top-k over queries × classes), and the mask-logit
-    # threshold of the binary masks (0 = probability 0.5).
-    cfg.MODEL.BOX2MASK_T.TEST_TOPK_PER_IMAGE = 100
-    cfg.MODEL.BOX2MASK_T.MASK_THRESHOLD = 0.0
+    # Inference: mask-logit threshold of the binary masks (0 = probability 0.5). Instances kept
+    # per image (top-k over queries × classes): detectron2's TEST.DETECTIONS_PER_IMAGE.
+    cfg.MODEL.BOX2MASK_T.MASK_LOGIT_THRESHOLD = 0.0
     # Swin backbone from timm (``MODEL.BACKBONE.NAME: build_timm_swin_backbone``): timm model
     # name, load timm's ImageNet weights, stochastic depth, outputs (res2..res5, strides 4..32).
     cfg.MODEL.BOX2MASK_T.SWIN = CN()

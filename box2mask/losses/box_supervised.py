@@ -26,7 +26,7 @@ def _resize(x, size):
 
 
 class BoxSupervisedMaskLoss(nn.Module):
-    """Mask losses from boxes only (METHOD §2), per positive instance, averaged.
+    """Mask losses from boxes only (docs/method.md §2), per positive instance, averaged.
 
     ``loss_mask_proj``: box projection Dice. ``loss_levelset``: the region level-set energy
     on the image (mask resolution) plus, when ``structural_targets_fn`` is given, on the

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from detectron2.config import configurable
 from torch import nn
 
+from .loss_inputs import loss_image_stats
 from .projection import box_projection_loss, boxes_to_mask_grid
 
 __all__ = [
@@ -174,7 +175,7 @@ class BoxInstMaskLoss(nn.Module):
         warmup_iters: int = 10000,
         pairwise_size: int = 3,
         pairwise_dilation: int = 2,
-        image_mean: Sequence[float] = (123.675, 116.28, 103.53),
+        image_mean: Sequence[float] = (123.675, 116.28, 103.53),  # RGB input
         image_std: Sequence[float] = (58.395, 57.12, 57.375),
         input_format: str = "RGB",
     ):
@@ -187,8 +188,8 @@ class BoxInstMaskLoss(nn.Module):
                 the paper's 90k-step schedule; 0 = no warm-up).
             pairwise_size, pairwise_dilation: neighbourhood, k × k grid at this dilation (3, 2).
             image_mean, image_std: normalisation of the ``images`` handed to ``forward``
-                (RGB order, 0-255 scale; the meta-arch's LOSS.IMAGE_MEAN/STD); undone to get
-                the colours back.
+                (input channel order, 0-255 scale: ``loss_image_stats``); undone to get the
+                colours back.
             input_format: "RGB" or "BGR", channel order of ``images``.
         """
         super().__init__()
@@ -203,23 +204,21 @@ class BoxInstMaskLoss(nn.Module):
         self.pairwise_size = pairwise_size
         self.pairwise_dilation = pairwise_dilation
         self.bgr = input_format == "BGR"
-        mean, std = torch.tensor(image_mean).view(3, 1, 1), torch.tensor(image_std).view(3, 1, 1)
-        if self.bgr:
-            mean, std = mean.flip(0), std.flip(0)
-        self.register_buffer("image_mean", mean, False)  # input channel order
-        self.register_buffer("image_std", std, False)
+        self.register_buffer("image_mean", torch.tensor(image_mean).view(3, 1, 1), False)
+        self.register_buffer("image_std", torch.tensor(image_std).view(3, 1, 1), False)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
 
     @classmethod
     def from_config(cls, cfg):
         loss = cfg.MODEL.BOX2MASK.LOSS
+        mean, std = loss_image_stats(cfg)
         return {
             "projection_weight": loss.BOXINST_PROJECTION_WEIGHT,
             "pairwise_weight": loss.BOXINST_PAIRWISE_WEIGHT,
             "color_thresh": loss.BOXINST_COLOR_THRESH,
             "warmup_iters": loss.BOXINST_WARMUP_ITERS,
-            "image_mean": list(loss.IMAGE_MEAN),
-            "image_std": list(loss.IMAGE_STD),
+            "image_mean": mean,
+            "image_std": std,
             "input_format": cfg.INPUT.FORMAT,
         }
 

@@ -1,4 +1,4 @@
-"""Local consistency module (LCM; METHOD §2.4): refine p by affinity propagation over the
+"""Local consistency module (LCM; docs/method.md §2.4): refine p by affinity propagation over the
 8 dilated neighbours of each pixel, and penalise the difference inside the box.
 
 Shapes: N instances, B images, h × w the working resolution.

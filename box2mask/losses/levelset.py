@@ -1,4 +1,4 @@
-"""Level-set losses: the region energy of METHOD §2.2 on the image and on given targets.
+"""Level-set losses: the region energy of docs/method.md §2.2 on the image and on given targets.
 
 Shapes: N instances, B images, C target channels, h × w the map resolution.
 """

@@ -1,17 +1,19 @@
-"""Box targets at mask resolution and the box projection loss (BoxInst; METHOD §2.1).
+"""Box targets at mask resolution and the box projection loss (BoxInst; docs/method.md §2.1).
 
 Shapes: N instances, h × w the mask resolution.
 """
 
 import torch
 
-__all__ = ["boxes_to_mask_grid", "box_projection_loss", "dice_loss"]
+from ..ops.levelset import box_masks_from_int_boxes
+
+__all__ = ["box_pixel_ranges", "boxes_to_mask_grid", "box_projection_loss", "dice_loss"]
 
 _DICE_EPS = 1e-5
 
 
-def boxes_to_mask_grid(boxes, height: int, width: int):
-    """Integer boxes and hard box masks on a height × width pixel grid.
+def box_pixel_ranges(boxes, height: int, width: int):
+    """Integer boxes on a height × width pixel grid: the one box rasterisation of the project.
 
     A pixel (column j, row i) is in the box when its centre (j + 0.5, i + 0.5) lies inside
     [x0, x1] × [y0, y1] — the same pixels a stride-s subsampling of an input-resolution box
@@ -19,16 +21,13 @@ def boxes_to_mask_grid(boxes, height: int, width: int):
     holds its centre, so no valid box vanishes; boxes are clipped to the map.
 
     Args:
-        boxes: [N, 4] float (x0, y0, x1, y1) in mask-resolution pixels.
-        height, width: mask size.
+        boxes: [N, 4] float (x0, y0, x1, y1) in pixels of the grid.
+        height, width: grid size.
 
     Returns:
-        int_boxes: [N, 4] long (x0, y0, x1, y1), exclusive ends, clipped to the map.
-        box_masks: [N, height, width] float (boxes' dtype if floating, else fp32), 1 in the box.
+        [N, 4] long (x0, y0, x1, y1), exclusive ends, clipped to the map.
     """
-    boxes = boxes.detach()
-    dtype = boxes.dtype if boxes.is_floating_point() else torch.float32
-    boxes = boxes.to(torch.float64)
+    boxes = torch.nan_to_num(boxes.detach().to(torch.float64))
     lo = torch.ceil(boxes[:, :2] - 0.5)  # first pixel whose centre is >= x0, y0
     hi = torch.floor(boxes[:, 2:] - 0.5) + 1  # one past the last centre <= x1, y1
     centre = torch.floor((boxes[:, :2] + boxes[:, 2:]) / 2)
@@ -38,13 +37,23 @@ def boxes_to_mask_grid(boxes, height: int, width: int):
     size = boxes.new_tensor([width, height])
     lo = torch.minimum(lo.clamp_min(0), size)
     hi = torch.maximum(torch.minimum(hi.clamp_min(0), size), lo)
-    int_boxes = torch.cat([lo, hi], 1).long()
-    ys = torch.arange(height, device=boxes.device)
-    xs = torch.arange(width, device=boxes.device)
-    in_y = (ys[None] >= int_boxes[:, 1:2]) & (ys[None] < int_boxes[:, 3:4])  # [N, h]
-    in_x = (xs[None] >= int_boxes[:, 0:1]) & (xs[None] < int_boxes[:, 2:3])  # [N, w]
-    box_masks = (in_y[:, :, None] & in_x[:, None, :]).to(dtype)
-    return int_boxes, box_masks
+    return torch.cat([lo, hi], 1).long()
+
+
+def boxes_to_mask_grid(boxes, height: int, width: int):
+    """Integer boxes (``box_pixel_ranges``) and hard box masks on a height × width grid.
+
+    Args:
+        boxes: [N, 4] float (x0, y0, x1, y1) in mask-resolution pixels.
+        height, width: mask size.
+
+    Returns:
+        int_boxes: [N, 4] long (x0, y0, x1, y1), exclusive ends, clipped to the map.
+        box_masks: [N, height, width] float (boxes' dtype if floating, else fp32), 1 in the box.
+    """
+    dtype = boxes.dtype if boxes.is_floating_point() else torch.float32
+    int_boxes = box_pixel_ranges(boxes, height, width)
+    return int_boxes, box_masks_from_int_boxes(int_boxes, height, width, dtype)
 
 
 def dice_loss(a, b):

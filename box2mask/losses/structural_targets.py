@@ -1,4 +1,4 @@
-"""Deep-structural level-set targets cat(T1, T2) of Box2Mask (METHOD.md §2.3 and §3).
+"""Deep-structural level-set targets cat(T1, T2) of Box2Mask (docs/method.md §2.3 and §3).
 
 ``T1 = TreeFilter(p, guide = image, σ = 0.02)`` (no gradient to the image) and
 ``T2 = TreeFilter(T1, guide = F, σ = 1)`` with the gradient reaching the guide head F through

@@ -1,6 +1,5 @@
 """Box2Mask models; importing this registers the meta-architectures and backbones."""
 from . import backbone as _backbone  # registration
-from . import meta_arch as _meta_arch  # registration
-from .criterion import Box2MaskTCriterion
-from .matcher import BoxHungarianMatcher, MaskHungarianMatcher
-from .meta_arch import Box2MaskC, Box2MaskT
+from .box2mask_c import Box2MaskC, Box2MaskCCriterion
+from .box2mask_t import Box2MaskT, Box2MaskTCriterion, BoxHungarianMatcher, MaskHungarianMatcher
+from .guide_head import FeatureGuideHead

@@ -149,9 +149,12 @@ def test_module_empty_boxes_and_no_instances():
 def test_module_bgr_input_matches_rgb():
     logits, boxes, index, images = _inputs()
     rgb = BoxInstMaskLoss(warmup_iters=0, input_format="RGB")(logits, boxes, index, images)
-    bgr = BoxInstMaskLoss(warmup_iters=0, input_format="BGR")(
-        logits, boxes, index, images.flip(1)
-    )
+    bgr = BoxInstMaskLoss(
+        warmup_iters=0,
+        input_format="BGR",
+        image_mean=(103.53, 116.28, 123.675),  # input channel order
+        image_std=(57.375, 57.12, 58.395),
+    )(logits, boxes, index, images.flip(1))
     assert rgb["loss_pairwise"].item() == pytest.approx(bgr["loss_pairwise"].item(), rel=1e-6)
     with pytest.raises(ValueError, match="RGB"):
         BoxInstMaskLoss(input_format="YUV")
@@ -201,7 +204,7 @@ def test_config_switch_builds_boxinst_and_trains():
     torch.manual_seed(0)
     cfg = tiny_cfg("boxinst")
     model = build_model(cfg)
-    assert isinstance(model.box_mask_loss, BoxInstMaskLoss)
+    assert isinstance(model.criterion.box_mask_loss, BoxInstMaskLoss)
     assert model.guide_head is None
     model.train()
     batch = [

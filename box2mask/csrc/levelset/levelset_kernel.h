@@ -1,4 +1,4 @@
-// Per-pixel and per-instance math of the region level-set energy (METHOD §2.2), shared by the
+// Per-pixel and per-instance math of the region level-set energy (docs/method.md §2.2), shared by the
 // CPU loop (levelset_cpu.cpp) and the CUDA kernels (levelset_cuda.cu).
 //
 // For one instance with probability map p, a C-channel target u and a hard box mask B:
@@ -18,7 +18,7 @@
 namespace box2mask {
 namespace levelset {
 
-// Clamp of the region normalisers Σf and Σb (METHOD: max(Σ f, 1e-5)).
+// Clamp of the region normalisers Σf and Σb (docs/method.md §2.2: max(Σ f, 1e-5)).
 constexpr double kRegionEps = 1e-5;
 
 // A box clipped to the map: [x0, x1) x [y0, y1); empty when x1 <= x0 or y1 <= y0.
