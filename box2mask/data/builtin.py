@@ -10,8 +10,15 @@ arguments; ``python -m box2mask.data.synthetic --out datasets/synthetic_test --n
 Development sets, each a box-only ``<name>_train`` (its masks in ``train_masks.json``, for
 mask-supervised references) and a ``<name>_val`` with exact masks:
 
-* ``microscopy_train`` / ``microscopy_val`` (200 / 100 images): fluorescence-style nuclei,
-  :mod:`box2mask.data.devsets.microscopy`.
+* ``microscopy_train`` / ``microscopy_val`` (200 / 100 images, 1 class): fluorescence-style
+  nuclei with a dim halo, :mod:`box2mask.data.devsets.microscopy`;
+* ``textured_train`` / ``textured_val`` (200 / 100 images, 4 classes): crescents, L-shapes,
+  rings and stars filled with stripes, speckle or photo texture on gradient or photo
+  backgrounds, :mod:`box2mask.data.devsets.textured`;
+* ``copypaste_train`` / ``copypaste_val`` (200 / 100 images, 5 classes): real object cut-outs
+  pasted on real backgrounds, :mod:`box2mask.data.devsets.copypaste`;
+* ``real_photos_val`` (1 photo, 19 instances, evaluation only): the VOC photo the cut-outs come
+  from with its real masks, in the copy-paste classes, :mod:`box2mask.data.devsets.real_photos`.
 
 ``generate_builtin(name)`` writes a missing set with the arguments in ``GENERATORS``; each
 generator's CLI does the same by hand (``python -m box2mask.data.devsets.microscopy --out
@@ -22,7 +29,10 @@ from pathlib import Path
 from typing import Callable, Dict, Tuple
 
 from .datasets import register_box_coco
+from .devsets.copypaste import generate_copypaste_dataset
 from .devsets.microscopy import generate_microscopy_dataset
+from .devsets.real_photos import generate_real_photos_dataset
+from .devsets.textured import generate_textured_dataset
 from .synthetic import generate_synthetic_dataset
 
 __all__ = [
@@ -39,6 +49,11 @@ _SPLITS = {
     "synthetic_test": ("synthetic_test/val.json", "synthetic_test/val"),
     "microscopy_train": ("microscopy/train.json", "microscopy/train"),
     "microscopy_val": ("microscopy/val.json", "microscopy/val"),
+    "textured_train": ("textured/train.json", "textured/train"),
+    "textured_val": ("textured/val.json", "textured/val"),
+    "copypaste_train": ("copypaste/train.json", "copypaste/train"),
+    "copypaste_val": ("copypaste/val.json", "copypaste/val"),
+    "real_photos_val": ("real_photos/val.json", "real_photos/val"),
 }
 # generate_synthetic_dataset arguments of ``synthetic_test`` (its images are the "val" split).
 SYNTHETIC_TEST = {"num_train": 0, "num_val": 500, "seed": 1}
@@ -47,6 +62,9 @@ GENERATORS: Dict[str, Tuple[Callable[..., Dict[str, str]], dict]] = {
     "synthetic": (generate_synthetic_dataset, {}),
     "synthetic_test": (generate_synthetic_dataset, SYNTHETIC_TEST),
     "microscopy": (generate_microscopy_dataset, {}),
+    "textured": (generate_textured_dataset, {}),
+    "copypaste": (generate_copypaste_dataset, {}),
+    "real_photos": (generate_real_photos_dataset, {}),
 }
 
 

@@ -8,6 +8,7 @@ from detectron2.data import DatasetCatalog
 from pycocotools import mask as mask_utils
 
 from box2mask.data.builtin import GENERATORS, generate_builtin
+from box2mask.data.devsets import copypaste, real_photos, textured
 from box2mask.data.devsets.microscopy import generate_microscopy_dataset, render_microscopy
 from box2mask.data.synthetic import sample_rng
 
@@ -106,9 +107,56 @@ def test_microscopy_rejects_bad_arguments(tmp_path):
         generate_microscopy_dataset(tmp_path, num_train=-1)
 
 
+@pytest.mark.parametrize(
+    "generate", [textured.generate_textured_dataset, copypaste.generate_copypaste_dataset]
+)
+def test_rendered_sets_are_deterministic_with_exact_masks(generate, tmp_path):
+    params = dict(num_train=2, num_val=3, image_size=128, seed=2)
+    first, second = generate(tmp_path / "a", **params), generate(tmp_path / "b", **params)
+    assert _files(Path(first["meta"]).parent) == _files(Path(second["meta"]).parent)
+    _check_exact_masks(first)
+    coco = json.loads(Path(first["val_json"]).read_text())
+    used = {a["category_id"] for a in coco["annotations"]}
+    assert used <= {c["id"] for c in coco["categories"]}
+    with pytest.raises(ValueError, match="image_size"):
+        generate(tmp_path / "c", image_size=32)
+
+
+def test_textured_fills_are_textured():
+    """The colour inside each object varies far more than the added noise (sigma <= 8)."""
+    spreads = []
+    for index in range(4):
+        sample = textured.render_textured(sample_rng(0, "val", index), 320)
+        for inst in sample.instances:
+            mask = (sample.labels == inst.label).astype(np.uint8)
+            inside = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+            if inside.sum() >= 50:
+                spreads.append(sample.image[inside].astype(np.float64).std(axis=0).mean())
+    assert len(spreads) >= 6 and np.median(spreads) > 15 and min(spreads) > 8, spreads
+
+
+def test_real_photos_and_copypaste_classes(tmp_path):
+    photos = real_photos.real_photos()
+    voc = [p for p in photos if p.exact]
+    assert len(voc) == 1 and len(voc[0].masks) == 19
+    paths = real_photos.generate_real_photos_dataset(tmp_path / "real")
+    _check_exact_masks(paths)
+    coco = json.loads(Path(paths["val_json"]).read_text())
+    assert len(coco["images"]) == 1 and len(coco["annotations"]) == 19
+    assert coco["categories"] == [dict(c) for c in copypaste.CATEGORIES]
+    assert {c[2] for c in copypaste.cutouts()} == {1, 2, 3, 4, 5}
+    for photo in photos:  # disjoint visible masks, also for the ARC cut-outs
+        assert (photo.masks.sum(axis=0) <= 1).all()
+
+
 def test_registered_names_and_generators(tmp_path):
-    for name in ("microscopy_train", "microscopy_val"):
+    for name in (
+        "microscopy_train", "microscopy_val", "textured_train", "textured_val",
+        "copypaste_train", "copypaste_val", "real_photos_val",
+    ):  # fmt: skip
         assert name in DatasetCatalog.list()
-    assert {"synthetic", "synthetic_test", "microscopy"} <= set(GENERATORS)
+    expected = {"synthetic", "synthetic_test", "microscopy", "textured", "copypaste", "real_photos"}
+    assert expected == set(GENERATORS)
+    assert Path(generate_builtin("real_photos_val", tmp_path)["val_json"]).is_file()
     with pytest.raises(KeyError, match="not a built-in set"):
         generate_builtin("no_such_set", tmp_path)
