@@ -1,17 +1,11 @@
 """Slow: each demo model, trained from boxes only, overfits 8 synthetic images (train = eval
-set, resized to 640 pixels: see benchmarks/overfit.py) to mask AP >= 60, through train_net.py
+set, resized to 640 pixels: see tools/overfit.py) to mask AP >= 60, through train_net.py
 and detectron2's COCOEvaluator."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.slow
+from tools import overfit
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("bench_overfit", ROOT / "benchmarks/overfit.py")
-overfit = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(overfit)
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("model, iters", [("c", 400), ("t", 400)])
