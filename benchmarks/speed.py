@@ -1,6 +1,10 @@
-"""CPU speed of Box2Mask against Mask R-CNN, and where a Box2Mask-C training step goes.
+"""Speed of Box2Mask against Mask R-CNN, and where a Box2Mask-C training step goes (CPU).
 
-    python benchmarks/speed.py [--repeats 5] [--sizes 512,800] [--threads 2]
+    python benchmarks/speed.py [--repeats 5] [--sizes 512,800] [--threads 2] [--device cpu|cuda]
+
+With ``--device cuda`` only part 1 runs, on the GPU, each call timed up to
+``torch.cuda.synchronize`` (parts 2 and 3 measure the CPU: wall-clock buckets and resident
+memory).
 
 1. Inference latency, batch 1, side by side in this process on the same random image of each
    size (short side S, long side 4S/3): Box2Mask-C R-50-FPN (configs/coco/box2mask_c_R_50_3x),
@@ -119,8 +123,8 @@ def maskrcnn_cfg():
 
 
 # ----------------------------------------------------------------------------- models and inputs
-def inference_cfg(name: str, load: str = "full"):
-    """Config of one compared model on the CPU with random weights.
+def inference_cfg(name: str, load: str = "full", device: str = "cpu"):
+    """Config of one compared model on ``device`` with random weights.
 
     ``load`` "full": every score threshold 0, so post-processing runs at its maximum;
     "network": the configs' own thresholds, which random weights do not pass (Box2Mask-C and
@@ -138,8 +142,17 @@ def inference_cfg(name: str, load: str = "full"):
             cfg.MODEL.BOX2MASK_C.SCORE_THRESH = 0.0
             cfg.MODEL.BOX2MASK_C.UPDATE_THRESH = 0.0
     cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.DEVICE = device
     return cfg
+
+
+def timed_call(model, inputs):
+    """(seconds, output) of ``model(inputs)``, waiting for the GPU's work to finish."""
+    start = time.perf_counter()
+    out = model(inputs)
+    if next(model.parameters()).is_cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, out
 
 
 def build(cfg, load: str = "network"):
@@ -249,7 +262,7 @@ def instrument(model, buckets: Buckets):
     buckets.wrap(box_supervised_module, "image_levelset_loss", "levelset_image")
     buckets.wrap(box_supervised_module, "feature_levelset_loss", "levelset_feature")
     buckets.wrap(box_supervised_module, "local_consistency_loss", "lcm")
-    if model.structural_targets_fn is not None:
+    if model.criterion.structural_targets_fn is not None:
         buckets.wrap(model, "structural_targets_fn", "tree_filter")
 
 
@@ -289,8 +302,8 @@ def build_trainable(cfg, projection_only: bool = False):
     torch.manual_seed(0)
     model = build_model(cfg)
     if projection_only:
-        model.box_mask_loss = ProjectionOnlyLoss(cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT)
-        model.structural_targets_fn = None
+        model.criterion.box_mask_loss = ProjectionOnlyLoss(cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT)
+        model.criterion.structural_targets_fn = None
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     return model, torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
@@ -336,9 +349,9 @@ def measure_memory(what: str, sizes, threads: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- main
-def bench_inference(sizes, repeats: int, load: str):
+def bench_inference(sizes, repeats: int, load: str, device: str = "cpu"):
     """{model: {size: median seconds}}, models interleaved per repeat."""
-    models = {name: build(inference_cfg(name, load), load) for name in MODELS}
+    models = {name: build(inference_cfg(name, load, device), load) for name in MODELS}
     results = {name: {} for name in MODELS}
     with torch.no_grad():
         for size in sizes:
@@ -349,9 +362,8 @@ def bench_inference(sizes, repeats: int, load: str):
                 model(inputs)  # warm-up
             for _ in range(repeats):
                 for name, model in models.items():
-                    start = time.perf_counter()
-                    out = model(inputs)
-                    times[name].append(time.perf_counter() - start)
+                    seconds, out = timed_call(model, inputs)
+                    times[name].append(seconds)
                     counts[name] = len(out[0]["instances"])
             for name in models:
                 results[name][size] = statistics.median(times[name])
@@ -434,35 +446,9 @@ def bench_training(repeats: int):
     return med, statistics.median(full), statistics.median(without), inner
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement")
-    parser.add_argument("--sizes", default="512,800", help="short sides of inference inputs")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument(
-        "--load",
-        default="full,network",
-        help="inference regimes: full (thresholds 0) and/or network (configs' thresholds)",
-    )
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
-    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    if args.memory_worker:
-        memory_worker(args.memory_worker, sizes, args.threads)
-        return
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.repeats} repeats, CPU")
-
-    latencies = {}
-    for load in args.load.split(","):
-        print(f"\n## Inference latency, batch 1, {load} load (median; short side S, long 4S/3)")
-        latency = latencies[load] = bench_inference(sizes, args.repeats, load)
-        print("| model | " + " | ".join(f"S={s}" for s in sizes) + " |")
-        print("|---" * (len(sizes) + 1) + "|")
-        for name, row in latency.items():
-            print(f"| {name} | " + " | ".join(f"{row[s] * 1000:.0f} ms" for s in sizes) + " |")
-
+def report_cpu_parts(args, sizes):
+    """Parts 2 and 3 of the module docstring (CPU only); returns the Box2Mask terms' shares of
+    a training step (forward only, ablation)."""
     largest = max(sizes)
     print(f"\n## Inference breakdown at S={largest}, full load (median ms)")
     for name, med in bench_breakdown(largest, args.repeats).items():
@@ -498,16 +484,55 @@ def main(argv=None):
         print(f"| box2mask-c demo train step | {mem['model RSS']:.0f} | "
               f"{mem['train step']:.0f} (step) |")
 
+    return share_fwd, share_ablation
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--sizes", default="512,800", help="short sides of inference inputs")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--load",
+        default="full,network",
+        help="inference regimes: full (thresholds 0) and/or network (configs' thresholds)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--memory-worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.memory_worker:
+        memory_worker(args.memory_worker, sizes, args.threads)
+        return
+    torch.set_num_threads(args.threads)
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "CPU"
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.repeats} repeats, {where}")
+
+    latencies = {}
+    for load in args.load.split(","):
+        print(f"\n## Inference latency, batch 1, {load} load (median; short side S, long 4S/3)")
+        latency = latencies[load] = bench_inference(sizes, args.repeats, load, args.device)
+        print("| model | " + " | ".join(f"S={s}" for s in sizes) + " |")
+        print("|---" * (len(sizes) + 1) + "|")
+        for name, row in latency.items():
+            print(f"| {name} | " + " | ".join(f"{row[s] * 1000:.0f} ms" for s in sizes) + " |")
+
+    largest = max(sizes)
+    if args.device == "cpu":
+        share_fwd, share_ablation = report_cpu_parts(args, sizes)
     print()
     for load, latency in latencies.items():
         r = latency["box2mask-c R-50-FPN"][largest] / latency["mask-rcnn R-50-FPN"][largest]
         print(f"c_vs_maskrcnn_{load} {r:.3f}")
-    print(f"box2mask_c_fraction_of_step_forward {share_fwd:.3f}")
-    print(f"box2mask_c_fraction_of_step_ablation {share_ablation:.3f}")
+    if args.device == "cpu":
+        print(f"box2mask_c_fraction_of_step_forward {share_fwd:.3f}")
+        print(f"box2mask_c_fraction_of_step_ablation {share_ablation:.3f}")
     # The headline: the first regime given (full load by default).
     first = latencies[args.load.split(",")[0]]
     ratio = first["box2mask-c R-50-FPN"][largest] / first["mask-rcnn R-50-FPN"][largest]
     print(f"c_vs_maskrcnn {ratio:.3f}")
+    return latencies
 
 
 if __name__ == "__main__":
