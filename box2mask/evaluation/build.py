@@ -45,4 +45,4 @@ def build_evaluator(cfg, dataset_name: str, output_folder=None) -> DatasetEvalua
     )
     if evaluator_type == "coco":
         return coco
-    return DatasetEvaluators([coco, VOCInstanceEvaluator(dataset_name, output_dir=output_folder)])
+    return DatasetEvaluators([coco, VOCInstanceEvaluator(dataset_name)])

@@ -49,7 +49,8 @@ def read_sbd_instances(mat_path: Path) -> List[Tuple[np.ndarray, int]]:
     except (ValueError, OSError) as e:
         raise ValueError(f"{mat_path}: not a readable MATLAB file ({e})") from None
     if "GTinst" not in mat:
-        raise ValueError(f"{mat_path}: no 'GTinst' struct (keys: {sorted(mat)})")
+        variables = sorted(k for k in mat if not k.startswith("__"))
+        raise ValueError(f"{mat_path}: no 'GTinst' struct (variables: {variables})")
     gt = mat["GTinst"]
     if not (hasattr(gt, "Segmentation") and hasattr(gt, "Categories")):
         raise ValueError(f"{mat_path}: 'GTinst' lacks 'Segmentation' or 'Categories'")
