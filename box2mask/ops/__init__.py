@@ -1,5 +1,9 @@
-"""Compiled ops of Box2Mask, each with a pure-PyTorch reference beside it."""
-from ._extension import cuda_built, load_extension
+"""Compiled ops of Box2Mask, each with a pure-PyTorch reference beside it.
+
+Checks that read tensor values run on CPU inputs; on accelerator inputs only with
+``set_debug_checks(True)`` or ``BOX2MASK_DEBUG_CHECKS=1`` (they synchronise the device).
+"""
+from ._extension import cuda_built, debug_checks_enabled, load_extension, set_debug_checks
 from .evolution import evolve_levelset
 from .levelset import region_levelset_energy, region_levelset_energy_reference
 from .ms_deform_attn import ms_deform_attn, ms_deform_attn_reference

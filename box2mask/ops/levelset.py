@@ -16,36 +16,29 @@ default 0: off). The compiled op visits only the pixels of each box and allocate
 PyTorch on full maps.
 """
 
-import functools
-
 import torch
 
-from ._extension import load_extension
+from ._extension import autocast_disabled, check_values, compute_dtype, fake_kernel, ops
 
 __all__ = ["region_levelset_energy", "region_levelset_energy_reference"]
 
 _REGION_EPS = 1e-5
 
 
-@functools.lru_cache(maxsize=None)
-def _ops():
-    """Load the extension once and give the op namespace its fake (meta) kernels."""
-    load_extension()
-
-    @torch.library.register_fake("box2mask::region_levelset_energy_forward")
-    def _(probs, targets, boxes, target_index, length_weight):
-        n, c = probs.shape[0], targets.shape[1]
-        return probs.new_empty(n), probs.new_empty(n, 2 + 2 * c, dtype=torch.float64)
-
-    @torch.library.register_fake("box2mask::region_levelset_energy_backward")
-    def _(grad_energy, probs, targets, boxes, target_index, stats, length_weight):
-        return torch.empty_like(probs), torch.empty_like(targets)
-
-    return torch.ops.box2mask
+@fake_kernel("region_levelset_energy_forward")
+def _forward_fake(probs, targets, boxes, target_index, length_weight):
+    n, c = probs.shape[0], targets.shape[1]
+    return probs.new_empty(n), probs.new_empty((n, 2 + 2 * c), dtype=torch.float64)
 
 
-def _check_and_cast(probs, targets, boxes, target_index):
-    """Validate the inputs of the op; return them cast to the compute dtype / int64."""
+@fake_kernel("region_levelset_energy_backward")
+def _backward_fake(grad_energy, probs, targets, boxes, target_index, stats, length_weight):
+    return probs.new_empty(probs.shape), targets.new_empty(targets.shape)
+
+
+def _check_inputs(probs, targets, boxes, target_index):
+    """Validate the inputs of :func:`region_levelset_energy` (shapes, dtypes, devices; the
+    range of ``target_index`` where :func:`check_values` allows)."""
     for name, t in (("probs", probs), ("targets", targets)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             raise TypeError(f"region_levelset_energy: {name} must be a floating-point tensor")
@@ -79,23 +72,21 @@ def _check_and_cast(probs, targets, boxes, target_index):
         raise ValueError(
             f"region_levelset_energy: all inputs must be on one device, got {sorted(map(str, devices))}"
         )
-    if n > 0:
+    if n > 0 and check_values(target_index):
         lo, hi = target_index.min().item(), target_index.max().item()
         if lo < 0 or hi >= targets.shape[0]:
             raise IndexError(
                 f"region_levelset_energy: target_index spans [{lo}, {hi}] but targets has "
                 f"{targets.shape[0]} rows"
             )
-    dtype = torch.promote_types(probs.dtype, targets.dtype)
-    if dtype not in (torch.float32, torch.float64) or torch.is_autocast_enabled(probs.device.type):
-        dtype = torch.float32  # fp16 / bf16 and autocast: compute in fp32
-    return probs.to(dtype), targets.to(dtype), boxes.long(), target_index.long()
 
 
-class _RegionLevelsetEnergy(torch.autograd.Function):
+class _RegionLevelsetEnergyFunction(torch.autograd.Function):
+    """Autograd of the compiled op; float inputs contiguous, one dtype (float32 or float64)."""
+
     @staticmethod
     def forward(ctx, probs, targets, boxes, target_index, length_weight):
-        energy, stats = _ops().region_levelset_energy_forward(
+        energy, stats = ops().region_levelset_energy_forward(
             probs, targets, boxes, target_index, length_weight
         )
         ctx.save_for_backward(probs, targets, boxes, target_index, stats)
@@ -105,7 +96,7 @@ class _RegionLevelsetEnergy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_energy):
         probs, targets, boxes, target_index, stats = ctx.saved_tensors
-        grad_probs, grad_targets = _ops().region_levelset_energy_backward(
+        grad_probs, grad_targets = ops().region_levelset_energy_backward(
             grad_energy.contiguous(), probs, targets, boxes, target_index, stats, ctx.length_weight
         )
         return (
@@ -126,21 +117,22 @@ def region_levelset_energy(probs, targets, boxes, target_index, length_weight: f
             instance (feature term).
         boxes: [N, 4] integer pixel boxes (x0, y0, x1, y1) in mask coordinates, exclusive ends;
             clipped to the map here. A box of zero area gives energy 0 and zero gradient.
-        target_index: [N] integer, the row of ``targets`` of each instance.
+        target_index: [N] integer, the row of ``targets`` of each instance, in [0, M).
         length_weight: γ of the optional length term (0 = off, the paper's setting).
 
     Returns:
-        [N] energy per instance, normalised by channel count and box area (fp32 unless the
-        inputs are float64; fp16/bf16 inputs and autocast compute in fp32). Differentiable
+        [N] energy per instance, normalised by channel count and box area (fp32 unless an
+        input is float64; fp16/bf16 inputs and autocast compute in fp32). Differentiable
         with respect to ``probs`` and ``targets``.
     """
-    probs, targets, boxes, target_index = _check_and_cast(probs, targets, boxes, target_index)
-    with torch.autocast(probs.device.type, enabled=False):
-        return _RegionLevelsetEnergy.apply(
-            probs.contiguous(),
-            targets.contiguous(),
-            boxes.contiguous(),
-            target_index.contiguous(),
+    _check_inputs(probs, targets, boxes, target_index)
+    dtype = compute_dtype(probs, targets)
+    with autocast_disabled(probs.device):
+        return _RegionLevelsetEnergyFunction.apply(
+            probs.to(dtype).contiguous(),
+            targets.to(dtype).contiguous(),
+            boxes.long().contiguous(),
+            target_index.long().contiguous(),
             float(length_weight),
         )
 

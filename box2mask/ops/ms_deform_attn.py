@@ -14,21 +14,33 @@ Location convention: (x, y) normalised to [0, 1], (0, 0) the top-left corner of 
 pixel centres at ((i + 0.5) / W_l, (j + 0.5) / H_l); bilinear interpolation with zero padding
 outside the map, i.e. ``grid_sample(2 * loc - 1, align_corners=False, padding_mode="zeros")``.
 """
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._extension import load_extension
+from ._extension import autocast_disabled, check_values, compute_dtype, fake_kernel, ops
 
 __all__ = ["ms_deform_attn", "ms_deform_attn_reference"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+@fake_kernel("ms_deform_attn_forward")
+def _forward_fake(value, spatial_shapes, level_start_index, sampling_locations, weights):
+    B, _, M, D = value.shape
+    return value.new_empty((B, sampling_locations.shape[1], M * D))
+
+
+@fake_kernel("ms_deform_attn_backward")
+def _backward_fake(value, spatial_shapes, level_start_index, locations, weights, grad_output):
+    return value.new_empty(value.shape), locations.new_empty(locations.shape), weights.new_empty(
+        weights.shape
+    )
+
+
 def _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
-    """Validate shapes, dtypes and devices; return (B, S, M, D, Q, L, P)."""
+    """Validate shapes, dtypes and devices (and the level geometry where :func:`check_values`
+    allows)."""
     names = ("value", "spatial_shapes", "level_start_index", "sampling_locations")
     names += ("attention_weights",)
     args = (value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
@@ -91,7 +103,7 @@ def _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, 
         raise ValueError(
             f"ms_deform_attn: all inputs must be on one device, got {[str(t.device) for t in args]}"
         )
-    if L > 0:
+    if L > 0 and check_values(spatial_shapes, level_start_index):
         sizes = spatial_shapes.prod(1)
         if bool((spatial_shapes < 0).any() | (level_start_index < 0).any()) or bool(
             ((level_start_index + sizes) > S).any()
@@ -100,23 +112,6 @@ def _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, 
                 f"ms_deform_attn: levels spatial_shapes={spatial_shapes.tolist()} starting at "
                 f"level_start_index={level_start_index.tolist()} do not fit in value's S={S}"
             )
-    return B, S, M, D, Q, L, P
-
-
-@functools.lru_cache(maxsize=None)
-def _load_ops():
-    """Load ``box2mask._C`` and register the ops' shape functions ("fake" kernels), which let
-    ``torch.compile`` and ``torch.library.opcheck`` trace them. Runs once."""
-    load_extension()
-
-    @torch.library.register_fake("box2mask::ms_deform_attn_forward")
-    def _forward_fake(value, spatial_shapes, level_start_index, sampling_locations, weights):
-        B, _, M, D = value.shape
-        return value.new_empty((B, sampling_locations.shape[1], M * D))
-
-    @torch.library.register_fake("box2mask::ms_deform_attn_backward")
-    def _backward_fake(value, spatial_shapes, level_start_index, locations, weights, grad_out):
-        return torch.empty_like(value), torch.empty_like(locations), torch.empty_like(weights)
 
 
 class _MSDeformAttnFunction(torch.autograd.Function):
@@ -126,7 +121,7 @@ class _MSDeformAttnFunction(torch.autograd.Function):
     def forward(
         ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights
     ):
-        out = torch.ops.box2mask.ms_deform_attn_forward(
+        out = ops().ms_deform_attn_forward(
             value, spatial_shapes, level_start_index, sampling_locations, attention_weights
         )
         ctx.save_for_backward(
@@ -140,7 +135,7 @@ class _MSDeformAttnFunction(torch.autograd.Function):
         value, spatial_shapes, level_start_index, sampling_locations, attention_weights = (
             ctx.saved_tensors
         )
-        grad_value, grad_locations, grad_weights = torch.ops.box2mask.ms_deform_attn_backward(
+        grad_value, grad_locations, grad_weights = ops().ms_deform_attn_backward(
             value,
             spatial_shapes,
             level_start_index,
@@ -173,18 +168,16 @@ def ms_deform_attn(value, spatial_shapes, level_start_index, sampling_locations,
         Tensor: [B, Q, M * D], heads concatenated (head m in channels m * D ... m * D + D - 1).
     """
     _check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-    _load_ops()
-    out_dtype = value.dtype
-    compute_dtype = torch.float64 if value.dtype == torch.float64 else torch.float32
-    with torch.autocast(device_type=value.device.type, enabled=False):
+    dtype = compute_dtype(value, sampling_locations, attention_weights)
+    with autocast_disabled(value.device):
         out = _MSDeformAttnFunction.apply(
-            value.to(compute_dtype).contiguous(),
+            value.to(dtype).contiguous(),
             spatial_shapes.contiguous(),
             level_start_index.contiguous(),
-            sampling_locations.to(compute_dtype).contiguous(),
-            attention_weights.to(compute_dtype).contiguous(),
+            sampling_locations.to(dtype).contiguous(),
+            attention_weights.to(dtype).contiguous(),
         )
-    return out.to(out_dtype)
+    return out.to(value.dtype)
 
 
 def ms_deform_attn_reference(

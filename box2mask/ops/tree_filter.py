@@ -1,4 +1,4 @@
-"""Tree filter along the minimum spanning tree of a 4-connected pixel grid (METHOD.md §3).
+"""Tree filter along the minimum spanning tree of a 4-connected pixel grid (docs/method.md §3).
 
 ``out_i = Σ_j S(i, j) x_j / Σ_j S(i, j)`` where ``S(i, j)`` is the product of the edge weights
 ``w = exp(-d² / σ)`` on the tree path between pixels i and j, d² the squared L2 distance of the
@@ -22,7 +22,7 @@ import scipy.sparse.csgraph
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._extension import load_extension
+from ._extension import autocast_disabled, check_values, compute_dtype, fake_kernel, ops
 
 __all__ = [
     "Tree",
@@ -69,6 +69,45 @@ class Tree(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
+# Fake kernels of the compiled ops
+# ---------------------------------------------------------------------------------------------
+
+
+@fake_kernel("tree_filter_mst")
+def _mst_fake(guide):
+    batch, _, height, width = guide.shape
+    return guide.new_empty((batch, height * width - 1, 2), dtype=torch.int32)
+
+
+@fake_kernel("tree_filter_bfs")
+def _bfs_fake(edges, num_vertices):
+    batch = edges.shape[0]
+    return (
+        edges.new_empty((batch, num_vertices)),
+        edges.new_empty((batch, num_vertices)),
+        edges.new_empty((batch, num_vertices, MAX_CHILDREN)),
+        edges.new_empty((batch, num_vertices + 1)),
+    )
+
+
+@fake_kernel("tree_filter_forward")
+def _forward_fake(x, weight, order, parent, children, levels, image_index, save_passes):
+    num_instances, channels, num_vertices = x.shape
+    return (
+        x.new_empty(x.shape),
+        weight.new_empty(weight.shape),
+        x.new_empty((num_instances if save_passes else 0, channels, 2, num_vertices)),
+    )
+
+
+@fake_kernel("tree_filter_backward")
+def _backward_fake(
+    grad_out, norm, passes, weight, order, parent, children, levels, image_index, weight_grad
+):
+    return grad_out.new_empty(grad_out.shape), weight.new_empty(weight.shape)
+
+
+# ---------------------------------------------------------------------------------------------
 # Checks shared by the op and the reference
 # ---------------------------------------------------------------------------------------------
 
@@ -81,7 +120,7 @@ def _check_guide(guide: torch.Tensor, name: str = "guide") -> None:
         raise TypeError(f"tree_filter: {name} must be a floating tensor, got {guide.dtype}")
     if min(guide.shape[1:]) < 1:
         raise ValueError(f"tree_filter: {name} needs G, H, W >= 1, got {tuple(guide.shape)}")
-    if not bool(torch.isfinite(guide).all()):
+    if check_values(guide) and not bool(torch.isfinite(guide).all()):
         raise ValueError(f"tree_filter: {name} has NaN or inf values; the MST needs finite costs")
 
 
@@ -113,6 +152,26 @@ def _check_filter_args(x, guide, sigma, image_index) -> None:
     _check_image_index(image_index, x.shape[0], guide.shape[0], x.device)
 
 
+def _check_weight_args(x, weight, tree, image_index) -> None:
+    for name, t, dims in (("x", x, (3, 4)), ("weight", weight, (2,))):
+        if not isinstance(t, torch.Tensor) or t.dim() not in dims:
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t)
+            expected = "[N, C, H, W] or [N, C, V]" if name == "x" else "[B, V]"
+            raise ValueError(f"tree_filter: {name} must be a {expected} tensor, got {shape}")
+        if not t.is_floating_point():
+            raise TypeError(f"tree_filter: {name} must be a floating tensor, got {t.dtype}")
+    batch, num_vertices = weight.shape
+    if math.prod(x.shape[2:]) != num_vertices:
+        raise ValueError(
+            f"tree_filter: x {tuple(x.shape)} does not have the V = {num_vertices} pixels of "
+            f"weight {tuple(weight.shape)}"
+        )
+    if weight.device != x.device:
+        raise ValueError(f"tree_filter: x is on {x.device} but weight is on {weight.device}")
+    _check_tree(tree, batch, num_vertices)
+    _check_image_index(image_index, x.shape[0], batch, x.device)
+
+
 def _check_image_index(image_index, num_instances: int, batch: int, device) -> None:
     if not isinstance(image_index, torch.Tensor) or image_index.dim() != 1:
         raise ValueError("tree_filter: image_index must be a 1-d integer tensor [N]")
@@ -125,13 +184,10 @@ def _check_image_index(image_index, num_instances: int, batch: int, device) -> N
         )
     if image_index.device != device:
         raise ValueError(f"tree_filter: image_index is on {image_index.device}, x on {device}")
-    if num_instances and (int(image_index.min()) < 0 or int(image_index.max()) >= batch):
+    if not (num_instances and check_values(image_index)):
+        return
+    if int(image_index.min()) < 0 or int(image_index.max()) >= batch:
         raise ValueError(f"tree_filter: image_index values must lie in [0, {batch})")
-
-
-def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
-    """float64 if any input is float64, else float32 (half precision is filtered in float32)."""
-    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,11 +215,10 @@ def build_tree(guide: torch.Tensor) -> Tree:
 
 
 def _build_tree(guide: torch.Tensor) -> Tree:
-    load_extension()
-    batch, _, height, width = guide.shape
-    guide_cpu = guide.detach().to("cpu", _compute_dtype(guide)).contiguous()
-    edges = torch.ops.box2mask.tree_filter_mst(guide_cpu)
-    tree = Tree(*torch.ops.box2mask.tree_filter_bfs(edges, height * width))
+    height, width = guide.shape[-2:]
+    guide_cpu = guide.detach().to("cpu", compute_dtype(guide)).contiguous()
+    edges = ops().tree_filter_mst(guide_cpu)
+    tree = Tree(*ops().tree_filter_bfs(edges, height * width))
     return tree.to(guide.device) if guide.device.type != "cpu" else tree
 
 
@@ -197,7 +252,7 @@ class _TreeFilterFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, order, parent, children, levels, image_index):
         # The weight gradient reuses the forward's passes U, A of x (BFS order).
-        out, norm, passes = torch.ops.box2mask.tree_filter_forward(
+        out, norm, passes = ops().tree_filter_forward(
             x, weight, order, parent, children, levels, image_index, ctx.needs_input_grad[1]
         )
         ctx.save_for_backward(norm, passes, weight, order, parent, children, levels, image_index)
@@ -207,7 +262,7 @@ class _TreeFilterFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         norm, passes, weight, order, parent, children, levels, image_index = ctx.saved_tensors
-        grad_x, grad_weight = torch.ops.box2mask.tree_filter_backward(
+        grad_x, grad_weight = ops().tree_filter_backward(
             grad_out.contiguous(),
             norm,
             passes,
@@ -236,27 +291,29 @@ def tree_filter_with_weights(
     """The filter along given trees with given edge weights (the compiled two-pass kernel).
 
     Args:
-        x: [N, C, H, W] (or [N, C, V]) float32/float64 features.
-        weight: [B, V] edge weights in BFS order (:func:`tree_edge_weights`), dtype of x.
+        x: [N, C, H, W] (or [N, C, V]) floating features.
+        weight: [B, V] floating edge weights in BFS order (:func:`tree_edge_weights`).
         tree: the B trees, on x's device.
-        image_index: [N] int64, the tree (image) of each instance.
+        image_index: [N] integer, the tree (image) of each instance, in [0, B).
 
     Returns:
-        [N, C, H, W] (the shape of x) filtered features; differentiable in x and weight (when
-        weight requires grad, the forward keeps its two passes, 2·N·C·V values, for backward).
+        [N, C, H, W] (the shape of x) filtered features in float32 (float64 if x or weight is
+        float64; autocast disabled); differentiable in x and weight (when weight requires
+        grad, the forward keeps its two passes, 2·N·C·V values, for backward).
     """
-    load_extension()
+    _check_weight_args(x, weight, tree, image_index)
     shape = x.shape
-    flat = x.reshape(shape[0], shape[1], weight.shape[1])
-    out = _TreeFilterFunction.apply(
-        flat.contiguous(),
-        weight.contiguous(),
-        tree.order,
-        tree.parent,
-        tree.children,
-        tree.levels,
-        image_index.long(),
-    )
+    dtype = compute_dtype(x, weight)
+    with autocast_disabled(x.device):
+        out = _TreeFilterFunction.apply(
+            x.reshape(shape[0], shape[1], weight.shape[1]).to(dtype).contiguous(),
+            weight.to(dtype).contiguous(),
+            tree.order,
+            tree.parent,
+            tree.children,
+            tree.levels,
+            image_index.long(),
+        )
     return out.reshape(shape)
 
 
@@ -303,8 +360,8 @@ def _filter_along_tree(x, guide, sigma, image_index, learn_guide, tree, build, f
             tree = build(guide)  # guide already checked
     _check_tree(tree, batch, height * width)
     tree = tree.to(x.device)
-    dtype = _compute_dtype(x, guide)
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    dtype = compute_dtype(x, guide)
+    with autocast_disabled(x.device):
         guide = guide.to(dtype) if learn_guide else guide.detach().to(dtype)
         weight = tree_edge_weights(guide, tree, sigma)
         out = filter_fn(x.to(dtype), weight, tree, image_index)
@@ -368,7 +425,7 @@ def build_tree_reference(guide: torch.Tensor) -> Tree:
     _check_guide(guide)
     batch, _, height, width = guide.shape
     num_vertices = height * width
-    g = guide.detach().to("cpu", _compute_dtype(guide)).float()
+    g = guide.detach().to("cpu", compute_dtype(guide)).float()
     edges = _grid_edges(height, width)
     vertical = (g[:, :, 1:, :] - g[:, :, :-1, :]).pow(2).sum(1).reshape(batch, -1)
     horizontal = (g[:, :, :, 1:] - g[:, :, :, :-1]).pow(2).sum(1).reshape(batch, -1)

@@ -3,8 +3,18 @@
 import pytest
 import torch
 
-from box2mask.ops import cuda_built, region_levelset_energy, region_levelset_energy_reference
+from box2mask.ops import (
+    cuda_built,
+    load_extension,
+    region_levelset_energy,
+    region_levelset_energy_reference,
+)
 from box2mask.ops.levelset import box_masks_from_int_boxes
+
+
+@pytest.fixture(autouse=True)
+def _extension():
+    load_extension()  # registers torch.ops.box2mask.* (some tests call the ops directly)
 
 
 def _random_case(seed, n=6, m=2, c=3, h=17, w=23, dtype=torch.float64):
@@ -195,15 +205,19 @@ def test_reference_box_masks():
 
 
 def test_opcheck():
+    """Schema and fake kernels of both ops, as torch.compile needs them."""
     probs, targets, boxes, index = _random_case(10, n=3, m=2, c=2, h=6, w=7)
-    region_levelset_energy(probs, targets, boxes, index)  # loads the extension and fake kernels
+    ops = torch.ops.box2mask
+    energy, stats = ops.region_levelset_energy_forward(probs, targets, boxes, index, 0.1)
+    torch.library.opcheck(ops.region_levelset_energy_forward, (probs, targets, boxes, index, 0.1))
+    grad_energy = torch.rand_like(energy)
     torch.library.opcheck(
-        torch.ops.box2mask.region_levelset_energy_forward, (probs, targets, boxes, index, 0.1)
+        ops.region_levelset_energy_backward,
+        (grad_energy, probs, targets, boxes, index, stats, 0.1),
     )
 
 
 def test_kernels_registered():
-    region_levelset_energy(*_random_case(0, n=1, m=1))  # loads the extension
     for name in ("region_levelset_energy_forward", "region_levelset_energy_backward"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"box2mask::{name}", "CPU")
         if cuda_built():

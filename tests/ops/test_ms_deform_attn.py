@@ -3,8 +3,7 @@ contiguity, empty and malformed inputs, kernel registration."""
 import pytest
 import torch
 
-from box2mask.ops import cuda_built, ms_deform_attn, ms_deform_attn_reference
-from box2mask.ops.ms_deform_attn import _load_ops
+from box2mask.ops import cuda_built, load_extension, ms_deform_attn, ms_deform_attn_reference
 
 
 def make_inputs(shapes, B=2, M=3, D=5, Q=7, P=2, dtype=torch.float64, spread=0.2, seed=0):
@@ -254,7 +253,7 @@ def test_raw_op_checks_its_arguments():
 
 def test_opcheck():
     """Schema, fake (shape) kernels and autograd registration, as torch.compile needs them."""
-    _load_ops()
+    load_extension()
     inputs = make_inputs([[3, 4], [2, 2]], B=1, M=2, D=3, Q=4)
     grad_out = torch.randn(1, 4, 6, dtype=torch.float64)
     torch.library.opcheck(torch.ops.box2mask.ms_deform_attn_forward.default, tuple(inputs))

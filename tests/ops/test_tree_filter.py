@@ -315,3 +315,26 @@ def test_reference_tree_arrays_on_a_known_path():
     assert tree.parent.tolist() == [[0, 0, 1, 2]]
     assert tree.levels.tolist() == [[0, 1, 2, 3, 4]]
     np.testing.assert_array_equal(tree.children[0, :, 0].numpy(), [1, 2, 3, -1])
+
+
+@pytest.mark.parametrize("weight_grad", [False, True])
+def test_opcheck(weight_grad):
+    """Schema and fake kernels of the four ops, as torch.compile needs them."""
+    gen = torch.Generator().manual_seed(13)
+    guide = torch.rand(2, 3, 4, 5, generator=gen)
+    ops = torch.ops.box2mask
+    torch.library.opcheck(ops.tree_filter_mst, (guide,))
+    edges = ops.tree_filter_mst(guide)
+    torch.library.opcheck(ops.tree_filter_bfs, (edges, 20))
+    tree = Tree(*ops.tree_filter_bfs(edges, 20))
+    x = torch.rand(3, 2, 20, generator=gen)
+    weight = torch.rand(2, 20, generator=gen)
+    image_index = torch.tensor([1, 0, 1])
+    forward_args = (x, weight, *tree, image_index, weight_grad)
+    torch.library.opcheck(ops.tree_filter_forward, forward_args)
+    out, norm, passes = ops.tree_filter_forward(*forward_args)
+    grad_out = torch.rand(out.shape, generator=gen)
+    torch.library.opcheck(
+        ops.tree_filter_backward,
+        (grad_out, norm, passes, weight, *tree, image_index, weight_grad),
+    )
