@@ -1,13 +1,17 @@
-"""Mask AP of Box2Mask, its baselines and the mask-supervised models on the synthetic split.
+"""Mask AP of Box2Mask, its baselines and the mask-supervised models on a built-in set.
 
     python benchmarks/accuracy.py [--iters N] [--t-iters N] [--only box-fill,c-box] [--output DIR]
-        [--test-set synthetic_val|synthetic_test] [--force]
+        [--test-set NAME] [--force]
         [--c-config CFG] [--t-config CFG] [--num-gpus G] [KEY VALUE ...]
 
 Runs, all evaluated by COCO mask AP on ``--test-set``: ``synthetic_val`` (50 images, default) or
 ``synthetic_test`` (500 images, disjoint; on 50 images the same model's AP can differ from its
-AP on 500 by several points, too much to compare runs a few AP apart). The sets are generated
-under ``$DETECTRON2_DATASETS``, default ``./datasets``, when missing.
+AP on 500 by several points, too much to compare runs a few AP apart), trained on
+``synthetic_train``; or a development set (``box2mask.data.builtin``): ``microscopy_val``,
+``textured_val``, ``copypaste_val`` trained on their own ``*_train``, ``real_photos_val``
+trained on ``copypaste_train`` (``TRAIN_SETS``), with ``MODEL.BOX2MASK.NUM_CLASSES`` set to
+the set's classes. The sets are generated under ``$DETECTRON2_DATASETS``, default
+``./datasets``, when missing.
 
 - ``box-fill``: each ground-truth box as its mask (no training; box2mask.evaluation.box_baselines);
 - ``levelset-evolution``: the training-free level-set evolution op inside each box (same module);
@@ -32,7 +36,11 @@ redoes it). Trailing ``KEY VALUE`` pairs are passed to every training run (e.g.
 ``MODEL.DEVICE cuda``). Mask-supervised runs train on a copy of the train split's json with
 masks (same images, same boxes).
 
-Prints a table (mask AP, AP50, AP75; box / mask ratios), writes ``accuracy.json``,
+Each trained run also gets its polarity (``box2mask.evaluation.polarity``): the mean fraction
+of a matched prediction's mask inside its object (near 0 for an inverted model, which segments
+the box's background).
+
+Prints a table (mask AP, AP50, AP75, polarity; box / mask ratios), writes ``accuracy.json``,
 ``accuracy.md`` and the bar chart ``accuracy.png`` to the output directory. The last printed
 line is ``box_vs_mask_c <c-box AP / c-mask AP>`` (nan when either run is missing).
 """
@@ -59,8 +67,9 @@ from detectron2.config import get_cfg  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
 from box2mask.data import synthetic  # noqa: E402
-from box2mask.data.builtin import SYNTHETIC_TEST  # noqa: E402
+from box2mask.data.builtin import SYNTHETIC_TEST, generate_builtin  # noqa: E402
 from box2mask.evaluation.box_baselines import MASK_METHODS, evaluate_box_baseline  # noqa: E402
+from box2mask.evaluation.polarity import evaluate_polarity  # noqa: E402
 
 MASK_SUPERVISED = ["MODEL.BOX2MASK.SUPERVISION", "mask"]
 NO_IMAGE_LS = ["MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_WEIGHT", "0.0"]
@@ -101,8 +110,16 @@ RUNS = {
     "t-mask": ("Box2Mask-T (mask-supervised)", "train", "t", MASK_SUPERVISED),
 }
 KEYS = ("AP", "AP50", "AP75")
-TEST_SETS = ("synthetic_val", "synthetic_test")
-MASKED_TRAIN = "synthetic_train_masks"
+# test set -> the set its runs train on.
+TRAIN_SETS = {
+    "synthetic_val": "synthetic_train",
+    "synthetic_test": "synthetic_train",
+    "microscopy_val": "microscopy_train",
+    "textured_val": "textured_train",
+    "copypaste_val": "copypaste_train",
+    "real_photos_val": "copypaste_train",
+}
+TEST_SETS = tuple(TRAIN_SETS)
 DEMO = ROOT / "configs/demo"
 
 
@@ -110,9 +127,27 @@ def data_root() -> Path:
     return Path(os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")))
 
 
+def masked_train(test_set: str) -> str:
+    """Name under which the train split's json with masks is registered for "mask" runs."""
+    return f"{TRAIN_SETS[test_set]}_masks"
+
+
 def ensure_data(test_set: str = "synthetic_val") -> dict:
-    """The synthetic set (generated if missing), a train json with masks for "mask" runs, and
-    the evaluation set's json and images as "test_json" and "test_images"."""
+    """The train set (generated if missing) as "train_json", "train_images" and, with masks for
+    "mask" runs, "train_masks_json"; the evaluation set's json and images as "test_json" and
+    "test_images"; "num_classes" of the test set."""
+    if not test_set.startswith("synthetic"):
+        train = generate_builtin(TRAIN_SETS[test_set], data_root())
+        test = generate_builtin(test_set, data_root())
+        coco = json.loads(Path(test["val_json"]).read_text())
+        return {
+            "train_json": train["train_json"],
+            "train_images": train["train_images"],
+            "train_masks_json": train["train_masks_json"],
+            "test_json": test["val_json"],
+            "test_images": test["val_images"],
+            "num_classes": len(coco["categories"]),
+        }
     paths = synthetic.generate_synthetic_dataset(data_root() / "synthetic")
     evaluation = paths
     if test_set == "synthetic_test":
@@ -142,6 +177,7 @@ def ensure_data(test_set: str = "synthetic_val") -> dict:
         tmp.write_text(json.dumps(coco, separators=(",", ":")))
         tmp.replace(masked)
     paths["train_masks_json"] = str(masked)
+    paths["num_classes"] = len(synthetic.CATEGORIES)
     return paths
 
 
@@ -184,15 +220,25 @@ def config_digest(config_file: str) -> str:
 
 
 def training_spec(name: str, args) -> dict:
-    """What defines a trained run's result: config file and every KEY VALUE override."""
+    """What defines a trained run's result: config file and every KEY VALUE override.
+
+    The train set and the number of classes of ``args.test_set`` are set where they differ from
+    the config's (the demo configs train on ``synthetic_train``, 4 classes)."""
     _, _, model, overrides = RUNS[name]
     config = args.c_config if model == "c" else args.t_config
     iters = args.iters if model == "c" else args.t_iters
     opts = schedule_opts(config, iters) + list(overrides)
     if name == "c-boxinst":
         opts += ["MODEL.BOX2MASK.LOSS.BOXINST_WARMUP_ITERS", str(max(1, round(iters / 9)))]
+    cfg = load_cfg(config)
+    num_classes = getattr(args, "num_classes", cfg.MODEL.BOX2MASK.NUM_CLASSES)
+    if num_classes != cfg.MODEL.BOX2MASK.NUM_CLASSES:
+        opts += ["MODEL.BOX2MASK.NUM_CLASSES", str(num_classes)]
+    train = TRAIN_SETS[args.test_set]
     if name.endswith("-mask"):
-        opts += ["DATASETS.TRAIN", f"('{MASKED_TRAIN}',)"]
+        opts += ["DATASETS.TRAIN", f"('{masked_train(args.test_set)}',)"]
+    elif tuple(cfg.DATASETS.TRAIN) != (train,):
+        opts += ["DATASETS.TRAIN", f"('{train}',)"]
     opts += ["DATASETS.TEST", f"('{args.test_set}',)"]
     digest = config_digest(config)
     config = Path(config).resolve()
@@ -206,7 +252,8 @@ def run_training(name: str, args, paths: dict, out_dir: Path) -> dict:
     cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", spec["config"]]
     cmd += ["--num-gpus", str(args.num_gpus)]
     if name.endswith("-mask"):
-        cmd += ["--register-coco", MASKED_TRAIN, paths["train_masks_json"], paths["train_images"]]
+        masked = masked_train(args.test_set)
+        cmd += ["--register-coco", masked, paths["train_masks_json"], paths["train_images"]]
     cmd += spec["opts"] + ["OUTPUT_DIR", str(out_dir)]
     log = out_dir / "train_stdout.txt"
     print(f"  {name}: {' '.join(cmd[1:])}\n    log: {log}", flush=True)
@@ -236,6 +283,16 @@ def run_spec(name: str, args) -> dict:
     if RUNS[name][1] == "baseline":
         return {"test_set": args.test_set}
     return training_spec(name, args)
+
+
+def run_polarity(name: str, args, paths: dict, out_dir: Path) -> float:
+    """Mean ``inside_object`` of a trained run's matched predictions; nan for a baseline."""
+    if RUNS[name][1] == "baseline":
+        return math.nan
+    results = out_dir / "inference" / args.test_set / "coco_instances_results.json"
+    if not results.is_file():
+        raise FileNotFoundError(f"{results} is missing: the run's evaluation wrote no results")
+    return evaluate_polarity(paths["test_json"], results)["inside_object"]
 
 
 def fmt(x: float) -> str:
@@ -290,9 +347,10 @@ def main(argv=None):
     schedule = f"Box2Mask-C {args.iters} iterations, Box2Mask-T {args.t_iters}"
     output = Path(args.output)
     paths = ensure_data(args.test_set)
+    args.num_classes = paths["num_classes"]
     print(
-        f"schedule: {schedule}; C {args.c_config}, T {args.t_config}; "
-        f"evaluated on {args.test_set}; output {output}"
+        f"schedule: {schedule}; C {args.c_config}, T {args.t_config}; trained on "
+        f"{TRAIN_SETS[args.test_set]}, evaluated on {args.test_set}; output {output}"
     )
 
     rows = {}
@@ -313,10 +371,20 @@ def main(argv=None):
                 results = run_training(name, args, paths, out_dir)
             (out_dir / "run.json").write_text(json.dumps(run_spec(name, args), indent=1))
         rows[name] = {k: float(results["segm"][k]) for k in KEYS}
-        print(f"  {name}: mask AP {fmt(rows[name]['AP'])} ({time.perf_counter() - start:.0f} s)")
+        rows[name]["polarity"] = run_polarity(name, args, paths, out_dir)
+        print(
+            f"  {name}: mask AP {fmt(rows[name]['AP'])}, polarity "
+            f"{fmt(100 * rows[name]['polarity'])} % ({time.perf_counter() - start:.0f} s)"
+        )
 
-    table = [f"| method on {args.test_set} | mask AP | AP50 | AP75 |", "|---|---|---|---|"]
-    table += [f"| {RUNS[n][0]} | " + " | ".join(fmt(rows[n][k]) for k in KEYS) + " |" for n in rows]
+    columns = KEYS + ("polarity",)
+    table = [
+        f"| method on {args.test_set} | mask AP | AP50 | AP75 | polarity (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for n, row in rows.items():
+        cells = [fmt(100 * row[k] if k == "polarity" else row[k]) for k in columns]
+        table.append(f"| {RUNS[n][0]} | " + " | ".join(cells) + " |")
     c_ratio, t_ratio = ratio(rows, "c-box", "c-mask"), ratio(rows, "t-box", "t-mask")
     lines = [
         f"schedule: {schedule}",
@@ -326,6 +394,8 @@ def main(argv=None):
         f"box / mask AP: Box2Mask-C {fmt(100 * c_ratio)} %, Box2Mask-T {fmt(100 * t_ratio)} %",
         "The training-free rows get the ground-truth boxes and classes (perfect detection, score"
         " 1): they measure mask quality only; the trained rows detect on their own.",
+        "Polarity: mean fraction of a matched prediction's mask inside its object"
+        " (box2mask.evaluation.polarity; near 0 when the masks are inverted).",
     ]
     print("\n" + "\n".join(lines))
     (output / "accuracy.md").write_text("\n".join(lines) + "\n")
@@ -333,6 +403,8 @@ def main(argv=None):
         "iters": args.iters,
         "t_iters": args.t_iters,
         "test_set": args.test_set,
+        "train_set": TRAIN_SETS[args.test_set],
+        "num_classes": args.num_classes,
         "runs": rows,
         "box_vs_mask_c": c_ratio,
         "box_vs_mask_t": t_ratio,

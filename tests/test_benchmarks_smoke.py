@@ -88,6 +88,60 @@ def test_accuracy_reuses_a_run_only_with_the_same_spec(tmp_path):
     assert not accuracy.finished("c-box", args, tmp_path)
 
 
+def test_accuracy_dev_sets_train_on_their_own_split(tmp_path):
+    import argparse
+    import json
+
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    accuracy = _load("accuracy")
+    args = argparse.Namespace(
+        c_config=str(ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml"),
+        t_config=str(ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml"),
+        iters=100, t_iters=50, opts=[], test_set="synthetic_test", num_classes=4,
+    )  # fmt: skip
+    opts = accuracy.training_spec("c-box", args)["opts"]
+    assert "MODEL.BOX2MASK.NUM_CLASSES" not in opts and "DATASETS.TRAIN" not in opts
+    args.test_set, args.num_classes = "microscopy_val", 1
+    pairs = dict(zip(*[iter(accuracy.training_spec("c-box", args)["opts"])] * 2))
+    assert pairs["DATASETS.TRAIN"] == "('microscopy_train',)"
+    assert pairs["MODEL.BOX2MASK.NUM_CLASSES"] == "1"
+    assert pairs["DATASETS.TEST"] == "('microscopy_val',)"
+    pairs = dict(zip(*[iter(accuracy.training_spec("t-mask", args)["opts"])] * 2))
+    assert pairs["DATASETS.TRAIN"] == "('microscopy_train_masks',)"
+    assert accuracy.TRAIN_SETS["real_photos_val"] == "copypaste_train"
+    assert set(accuracy.TEST_SETS) >= {"textured_val", "copypaste_val", "real_photos_val"}
+
+    # polarity of a run: read from its inference results; an inverted mask scores 0
+    mask = np.zeros((20, 20), np.uint8)
+    mask[5:15, 5:15] = 1
+    rle = mask_utils.encode(np.asfortranarray(mask))
+    rle["counts"] = rle["counts"].decode()
+    inverted = np.zeros_like(mask)
+    inverted[4:16, 4:16] = 1
+    inverted[6:14, 6:14] = 0
+    inv = mask_utils.encode(np.asfortranarray(inverted))
+    inv["counts"] = inv["counts"].decode()
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 20, "width": 20}],
+        "categories": [{"id": 1, "name": "nucleus"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 12, 12],
+                         "segmentation": rle, "area": 100, "iscrowd": 0}],
+    }  # fmt: skip
+    (tmp_path / "val.json").write_text(json.dumps(gt))
+    inference = tmp_path / "c-box" / "inference" / "microscopy_val"
+    inference.mkdir(parents=True)
+    results = [{"image_id": 1, "category_id": 1, "score": 0.9, "segmentation": inv}]
+    (inference / "coco_instances_results.json").write_text(json.dumps(results))
+    paths = {"test_json": str(tmp_path / "val.json")}
+    polarity = accuracy.run_polarity("c-box", args, paths, tmp_path / "c-box")
+    assert 0.0 < polarity < 0.5  # the ring lies mostly outside the 10 x 10 object
+    assert math.isnan(accuracy.run_polarity("box-fill", args, paths, tmp_path / "box-fill"))
+    with pytest.raises(FileNotFoundError):
+        accuracy.run_polarity("t-box", args, paths, tmp_path / "t-box")
+
+
 def test_speed_buckets_wrap_and_restore():
     speed = _load("speed")
     conv = torch.nn.Conv2d(1, 1, 1)
