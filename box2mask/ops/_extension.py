@@ -16,12 +16,15 @@ Each ``box2mask/ops/<op>.py`` wraps ops ``box2mask::<name>`` (schemas declared o
    for tensors on an accelerator only with the debug switch on (they would make the host wait
    for the device on every call), never while ``torch.compile`` traces.
 3. **Autograd**: a private ``torch.autograd.Function`` whose ``forward`` / ``backward`` call
-   ``ops().<name>`` on contiguous tensors of the compute dtype.
+   ``ops().<name>`` on contiguous tensors of the compute dtype (``ops()`` loads the extension,
+   also when ``torch.compile`` meets the first call). An op without gradient (a ``no_grad``
+   baseline) calls ``ops().<name>`` from the functional alias directly.
 4. **Functional alias**, the public API: checks, casts to :func:`compute_dtype` (float16 /
    bfloat16 and autocast compute in float32), applies the Function inside
    :func:`autocast_disabled`, and documents Args / Returns with shapes.
 5. **Tests** ``tests/ops/test_<op>.py``: against the pure-PyTorch reference beside the op,
-   gradcheck, dtypes, contiguity, empty and malformed inputs, ``opcheck`` of every op.
+   gradcheck, dtypes, contiguity, empty and malformed inputs, ``opcheck`` of every op;
+   ``tests/ops/test_opcheck.py`` checks that every registered op has its fake kernel.
 
 Debug switch: ``BOX2MASK_DEBUG_CHECKS=1`` in the environment, or :func:`set_debug_checks`.
 """
