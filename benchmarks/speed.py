@@ -68,7 +68,7 @@ from box2mask import add_box2mask_config  # noqa: E402
 from box2mask.data.synthetic import render_sample, sample_rng  # noqa: E402
 from box2mask.losses import box_supervised as box_supervised_module  # noqa: E402
 from box2mask.losses.projection import box_projection_loss, boxes_to_mask_grid  # noqa: E402
-from box2mask.modeling.meta_arch import box2mask_c as box2mask_c_module  # noqa: E402
+from box2mask.modeling.box2mask_c import criterion as criterion_module  # noqa: E402
 
 MODELS = {
     "box2mask-c R-50-FPN": str(ROOT / "configs/coco/box2mask_c_R_50_3x.yaml"),
@@ -256,14 +256,14 @@ def instrument(model, buckets: Buckets):
     for head in (model.head, model.mask_head, model.guide_head):
         if head is not None:
             buckets.wrap(head, "forward", "heads")
-    buckets.wrap(box2mask_c_module, "center_sampling_targets", "assignment")
-    buckets.wrap(box2mask_c_module, "sigmoid_focal_loss_jit", "loss_cls")
+    buckets.wrap(criterion_module, "center_sampling_targets", "assignment")
+    buckets.wrap(criterion_module, "sigmoid_focal_loss_jit", "loss_cls")
     buckets.wrap(box_supervised_module, "box_projection_loss", "loss_mask_proj")
     buckets.wrap(box_supervised_module, "image_levelset_loss", "levelset_image")
     buckets.wrap(box_supervised_module, "feature_levelset_loss", "levelset_feature")
     buckets.wrap(box_supervised_module, "local_consistency_loss", "lcm")
     if model.criterion.structural_targets_fn is not None:
-        buckets.wrap(model, "structural_targets_fn", "tree_filter")
+        buckets.wrap(model.criterion, "structural_targets_fn", "tree_filter")
 
 
 class ProjectionOnlyLoss(torch.nn.Module):
@@ -302,7 +302,9 @@ def build_trainable(cfg, projection_only: bool = False):
     torch.manual_seed(0)
     model = build_model(cfg)
     if projection_only:
-        model.criterion.box_mask_loss = ProjectionOnlyLoss(cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT)
+        model.criterion.box_mask_loss = ProjectionOnlyLoss(
+            cfg.MODEL.BOX2MASK.LOSS.PROJECTION_WEIGHT
+        )
         model.criterion.structural_targets_fn = None
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
