@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 MODEL ?= c
 
-.PHONY: setup demo test test-slow bench
+.PHONY: setup demo test test-slow bench gpu-check
 setup:
 	bash scripts/setup.sh
 
@@ -29,3 +29,13 @@ bench: setup
 	$(PY) benchmarks/speed.py
 	$(PY) benchmarks/accuracy.py --only $(BENCH_RUNS) --iters $(BENCH_C_ITERS) \
 		--t-iters $(BENCH_T_ITERS) --output output/benchmarks/accuracy_cpu_schedule
+
+# On a machine with a CUDA GPU (a few minutes): build with the CUDA kernels (a CPU-only build is
+# removed first, since an up-to-date extension is not rebuilt), then the `cuda` tests, the op
+# benchmarks, a 200-iteration demo training and the inference latency on the GPU, as one table
+# in output/gpu_check.md.
+gpu-check:
+	$(PY) -c "import box2mask.ops as o; raise SystemExit(not o.cuda_built())" 2>/dev/null \
+		|| rm -f box2mask/_C*.so
+	FORCE_CUDA=1 $(MAKE) setup
+	$(PY) benchmarks/gpu_check.py
