@@ -43,11 +43,12 @@ def testbeds_under(tmp_path):
 
 
 def train_and_evaluate(config: str, output_dir: Path, *opts: str) -> dict:
-    """``train_net.py --config-file configs/<config>`` with ``TINY`` and ``opts``; returns the
-    final evaluation results."""
+    """``train_net.py --config-file configs/<config>`` with ``TINY`` and ``opts`` (flags such
+    as ``--eval-only`` and config overrides); returns the final evaluation results."""
     torch.manual_seed(0)
-    argv = ["--config-file", str(ROOT / "configs" / config), *TINY,
-            "OUTPUT_DIR", str(output_dir), *opts]
+    flags = [o for o in opts if o.startswith("--")]
+    argv = ["--config-file", str(ROOT / "configs" / config), *flags, *TINY,
+            "OUTPUT_DIR", str(output_dir), *(o for o in opts if not o.startswith("--"))]
     return train_net.main(train_net.argument_parser().parse_args(argv))
 
 
