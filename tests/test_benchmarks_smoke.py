@@ -1,6 +1,7 @@
 """Benchmark scripts: helpers (fast) and a tiny end-to-end run of speed.py (slow)."""
 
 import importlib.util
+import json
 import math
 import subprocess
 import sys
@@ -164,3 +165,31 @@ def test_speed_script_tiny_run():
     assert out.returncode == 0, out.stderr[-2000:]
     last = out.stdout.strip().splitlines()[-1].split()
     assert last[0] == "c_vs_maskrcnn" and float(last[1]) > 0
+
+
+def test_msdeform_attn_benchmark_rows_on_cpu():
+    rows = _load("bench_msdeform_attn").main(["--size", "64", "--repeat", "1", "--threads", "1"])
+    assert [(r["case"], r["threads"]) for r in rows] == [("64x64", 1)]
+    assert rows[0]["op_ms"] > 0 and rows[0]["speedup"] == pytest.approx(
+        rows[0]["ref_ms"] / rows[0]["op_ms"]
+    )
+
+
+def test_gpu_check_table_helpers(tmp_path):
+    gpu_check = _load("gpu_check")
+    log = "..s.\n=== short test summary info ===\nSKIPPED [1] x: no CUDA device\n"
+    log += "3 passed, 1 skipped in 2.1s"
+    assert gpu_check.pytest_summary(log) == "3 passed, 1 skipped"
+    assert gpu_check.pytest_summary("=== 2 failed, 5 passed in 9.0s ===") == "2 failed, 5 passed"
+    metrics = tmp_path / "metrics.json"
+    records = [{"iteration": 19, "time": 9.0}, {"iteration": 39, "time": 0.2},
+               {"iteration": 59, "time": 0.25}, {"iteration": 79, "time": 0.3}]  # fmt: skip
+    metrics.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert gpu_check.iterations_per_second(metrics) == pytest.approx(4.0)  # 19: warm-up, left out
+    rows = gpu_check.op_rows("tree filter", [dict(case="96x96", threads="-", learn_guide=True,
+                                                  op_ms=1.0, ref_ms=30.0, speedup=30.0)])
+    assert rows == [("tree filter: 96x96, learn_guide=True, forward + backward",
+                     "op 1.00 ms, reference 30.00 ms (30.0x)")]  # fmt: skip
+    table = gpu_check.markdown(rows)
+    assert table.splitlines()[:2] == ["| check | result |", "|---|---|"]
+    assert table.splitlines()[2].startswith("| tree filter: 96x96") and table.endswith("|\n")
