@@ -103,6 +103,7 @@ def _convert_split(root: Path, out: Path, split: str, patch: int, overlap: int,
                 f"{json_file}: image {entry['id']} '{entry['file_name']}' is not in {image_dir}")
 
     images, annotations, dropped = [], [], 0
+    (out / "images").mkdir(parents=True, exist_ok=True)
     for entry in tqdm(data["images"], desc=f"iSAID {split}"):
         src = image_dir / entry["file_name"]
         height, width = entry["height"], entry["width"]
