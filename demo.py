@@ -1,75 +1,155 @@
 #!/usr/bin/env python
 """Run a trained Box2Mask model on images: PNG overlays and COCO-style JSON.
 
-    python demo.py --config-file CFG --input img.jpg|folder --output out/ MODEL.WEIGHTS w.pth
+    python demo.py --config-file CFG --input img.jpg folder/ "shots/*.png" --output out/ \
+        --opts MODEL.WEIGHTS model_final.pth
+
+For each input ``a.jpg`` the overlay is ``out/a_pred.png`` (``a_jpg_pred.png`` when another
+input has the stem ``a``, then ``_2``, ``_3``...); ``out/results.json`` holds every prediction
+(COCO result records with ``file_name``). Inputs are never overwritten, existing outputs are
+replaced only with ``--overwrite``, overlays (``*_pred.png``) in the output folder are not
+taken as inputs, and an unreadable image is skipped with a warning naming it.
 """
 import argparse
+import glob
 import json
+import logging
 import os
+import sys
 from pathlib import Path
+from typing import Dict, List
 
 import cv2
-import numpy as np
-import torch
-from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog
-from detectron2.engine import DefaultPredictor
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json
 
-import box2mask  # noqa: F401  (registration)
-from box2mask import add_box2mask_config
+from box2mask import Predictor
 from box2mask.data import read_image
 from box2mask.visualization import draw_predictions
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+OVERLAY_SUFFIX = "_pred.png"
+RESULTS = "results.json"
+
+logger = logging.getLogger("box2mask.demo")
 
 
-def list_images(path: str):
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return files
-    if not p.exists():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    return [p]
+def list_images(inputs: List[str], output_dir: Path) -> List[Path]:
+    """Image files of ``inputs`` (files, folders, globs) in order, each once.
+
+    A folder contributes its image files (sorted, not recursive); in ``output_dir`` the
+    overlays this tool writes are left out.
+
+    Raises:
+        FileNotFoundError naming an input that is no file, folder or matching glob.
+    """
+    output_dir = output_dir.resolve()
+    files: List[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = [
+                f
+                for f in sorted(p.iterdir())
+                if f.is_file()
+                and f.suffix.lower() in IMAGE_SUFFIXES
+                and not (f.parent.resolve() == output_dir and f.name.endswith(OVERLAY_SUFFIX))
+            ]
+            if not found:
+                raise FileNotFoundError(f"{item}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            matches = sorted(Path(m) for m in glob.glob(item) if Path(m).is_file())
+            if not matches:
+                raise FileNotFoundError(f"{item}: no such file or folder, and no file matches it")
+            files += matches
+    unique, seen = [], set()
+    for f in files:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append(f)
+    return unique
 
 
-def main():
+def overlay_names(paths: List[Path]) -> Dict[Path, str]:
+    """A distinct overlay file name per input: ``a_pred.png``, else ``a_jpg_pred.png``, else
+    ``a_jpg_2_pred.png``..."""
+    stems: Dict[str, int] = {}
+    for p in paths:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    names, taken = {}, set()
+    for p in paths:
+        base = p.stem if stems[p.stem] == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}"
+        name, k = base + OVERLAY_SUFFIX, 2
+        while name in taken:
+            name, k = f"{base}_{k}{OVERLAY_SUFFIX}", k + 1
+        taken.add(name)
+        names[p] = name
+    return names
+
+
+def check_outputs(outputs: List[Path], inputs: List[Path], overwrite: bool) -> None:
+    """Refuse to replace an input ever, or an existing output without ``overwrite``."""
+    input_set = {p.resolve() for p in inputs}
+    for out in outputs:
+        if out.resolve() in input_set:
+            raise FileExistsError(f"{out} is an input image; choose another --output folder")
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input", required=True, help="an image or a folder of images")
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument(
+        "--input", required=True, nargs="+", help="image files, folders or globs (quoted)"
+    )
     parser.add_argument("--output", required=True, help="folder for overlays and results.json")
-    parser.add_argument("--confidence", type=float, default=0.3, help="score shown in overlays")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--confidence-threshold", type=float, default=0.5, help="minimum score of an instance"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--device", default=None, help="cpu, cuda... (default: cuda if visible)")
+    parser.add_argument(
+        "--opts", default=[], nargs=argparse.REMAINDER, help="KEY VALUE config overrides"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    cfg = get_cfg()
-    add_box2mask_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    if not torch.cuda.is_available():
-        cfg.MODEL.DEVICE = "cpu"
-    cfg.freeze()
-    predictor = DefaultPredictor(cfg)
-    metadata = MetadataCatalog.get(cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else "__unused")
+    out_dir = Path(args.output)
+    paths = list_images(args.input, out_dir)
+    names = overlay_names(paths)
+    check_outputs([out_dir / n for n in names.values()] + [out_dir / RESULTS], paths, args.overwrite)
+    predictor = Predictor(args.config_file, None, device=args.device, opts=args.opts)
+    out_dir.mkdir(parents=True, exist_ok=True)
 
-    os.makedirs(args.output, exist_ok=True)
-    results = []
-    for image_id, path in enumerate(list_images(args.input)):
-        image_bgr = read_image(str(path), format="BGR")
-        instances = predictor(image_bgr)["instances"].to("cpu")
-        for r in instances_to_coco_json(instances, image_id):
-            r["file_name"] = path.name
-            results.append(r)
-        overlay = draw_predictions(image_bgr[:, :, ::-1], instances, metadata, args.confidence)
-        cv2.imwrite(os.path.join(args.output, path.stem + "_pred.png"), overlay[:, :, ::-1])
-        print(f"{path.name}: {len(instances)} instances")
-    with open(os.path.join(args.output, "results.json"), "w") as f:
+    results, skipped = [], 0
+    for image_id, path in enumerate(paths):
+        try:
+            rgb = read_image(str(path), format="RGB")
+        except (FileNotFoundError, ValueError) as e:
+            logger.warning(f"skipping an unreadable image: {e}")
+            skipped += 1
+            continue
+        instances = predictor(rgb)
+        instances = instances[instances.scores >= args.confidence_threshold]
+        for record in instances_to_coco_json(instances, image_id):
+            record["file_name"] = str(path)
+            results.append(record)
+        overlay = draw_predictions(rgb, instances, predictor.metadata, args.confidence_threshold)
+        cv2.imwrite(str(out_dir / names[path]), overlay[:, :, ::-1])
+        logger.info(f"{path}: {len(instances)} instances -> {out_dir / names[path]}")
+    tmp = out_dir / (RESULTS + ".tmp")
+    with open(tmp, "w") as f:
         json.dump(results, f)
-    print(f"wrote {len(results)} instances to {os.path.join(args.output, 'results.json')}")
+    os.replace(tmp, out_dir / RESULTS)
+    print(
+        f"wrote {len(results)} instances of {len(paths) - skipped} images to "
+        f"{out_dir / RESULTS} (skipped {skipped} unreadable)"
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
