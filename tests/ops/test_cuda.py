@@ -64,6 +64,8 @@ def _run(fn, args, diff, device, transform=None):
     leaves = [a.detach().to(device).requires_grad_(i in diff) for i, a in enumerate(args)]
     call = [transform(a) if transform else a for a in leaves]
     out = fn(*call)
+    if not diff:
+        return out, ()
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(123), dtype=torch.float64)
     grads = torch.autograd.grad(out, [leaves[i] for i in diff], g.to(out), allow_unused=True)
     return out, grads
