@@ -72,3 +72,37 @@ def test_edge_cases():
 def test_cpu_kernel_registered():
     evolve_levelset(torch.rand(3, 8, 8), torch.zeros(0, 4))  # loads the extension
     assert torch._C._dispatch_has_kernel_for_dispatch_key("box2mask::evolve_levelset", "CPU")
+
+
+def test_large_box_on_a_resampled_grid():
+    """A region longer than max_size evolves on a coarser grid; the mask stays close to the
+    one of the full-resolution evolution and far better than the box."""
+    image, box, star = _toy_star(0, size=96)
+    big = torch.nn.functional.interpolate(image[None], scale_factor=3, mode="bilinear")[0]
+    big_star = star.repeat_interleave(3, 0).repeat_interleave(3, 1)
+    coarse = evolve_levelset(big, box * 3, max_size=64)[0]
+    full = evolve_levelset(big, box * 3, max_size=4096)[0]
+    x0, y0, x1, y1 = (box[0] * 3).long().tolist()
+    box_mask = torch.zeros_like(big_star)
+    box_mask[y0:y1, x0:x1] = True
+    assert not (coarse & ~box_mask).any()
+    assert _iou(coarse, big_star) > _iou(box_mask, big_star) + 0.2
+    assert _iou(coarse, full) > 0.9
+    with pytest.raises(ValueError, match="max_size"):
+        evolve_levelset(image, box, max_size=4)
+
+
+def test_opcheck():
+    image, box, _ = _toy_star(0, size=48)
+    pix = torch.tensor([[4, 5, 30, 40], [0, 0, 0, 3]])
+    torch.library.opcheck(
+        torch.ops.box2mask.evolve_levelset, (image.contiguous(), pix, 20, 4, 0.5, 0.5, 1.0)
+    )
+
+
+def test_cuda_kernel_registered_when_built():
+    from box2mask.ops import cuda_built
+
+    if not cuda_built():
+        pytest.skip("extension built without CUDA")
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("box2mask::evolve_levelset", "CUDA")

@@ -1,5 +1,6 @@
 // CPU kernel of the explicit Chan–Vese evolution: at::parallel_for over instances, each evolving
-// its own level set on the box plus a margin (a sequential, per-instance iteration).
+// its own level set on the box plus a margin (a sequential, per-instance iteration that stops
+// early once the contour no longer moves).
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -8,16 +9,10 @@
 #include <vector>
 
 #include "levelset/evolution_kernel.h"
-#include "levelset/levelset_kernel.h"
 
 namespace box2mask {
 namespace evolution {
 namespace {
-
-// The level set is clamped to ±kPhiLimit pixels: interior pixels keep a non-negligible
-// δ_ε, so holes and new components can still appear.
-constexpr double kPhiLimit = 2.0;
-constexpr double kRegionEps = 1e-5;
 
 template <typename scalar_t>
 void evolve_one(
@@ -25,11 +20,9 @@ void evolve_one(
     const levelset::Box& box, int64_t margin, int64_t steps, double dt, double mu, double eps,
     bool* mask) {
   const int64_t hw = height * width;
-  const int64_t rx0 = std::max<int64_t>(box.x0 - margin, 0);
-  const int64_t ry0 = std::max<int64_t>(box.y0 - margin, 0);
-  const int64_t rx1 = std::min<int64_t>(box.x1 + margin, width);
-  const int64_t ry1 = std::min<int64_t>(box.y1 + margin, height);
-  const int64_t rows = ry1 - ry0, cols = rx1 - rx0, size = rows * cols;
+  const Region region = region_of(box, margin, height, width);
+  const int64_t rx0 = region.x0, ry0 = region.y0;
+  const int64_t rows = region.rows, cols = region.cols, size = rows * cols;
   // The data term u over the region, normalised (per-channel mean, one std for all channels)
   // so that μ and dt do not depend on the image's scale.
   std::vector<double> u(channels * size);
@@ -61,12 +54,13 @@ void evolve_one(
   for (int64_t y = 0; y < rows; ++y) {
     for (int64_t x = 0; x < cols; ++x) {
       const int64_t k = y * cols + x;
-      phi0[k] = box_phi(y, x, box.x0 - rx0, box.y0 - ry0, box.x1 - rx0, box.y1 - ry0, kPhiLimit);
+      phi0[k] = region_box_phi(region, box, k);
       phi[k] = phi0[k];
       inside[k] = levelset::in_box(box, ry0 + y, rx0 + x);
     }
   }
-  const double inv_c = 1.0 / static_cast<double>(channels);
+  std::vector<char> last_sign(size);
+  for (int64_t k = 0; k < size; ++k) last_sign[k] = phi[k] > 0.0;
   for (int64_t step = 0; step < steps; ++step) {
     double sh = 0.0;
     std::fill(c1.begin(), c1.end(), 0.0);
@@ -87,15 +81,19 @@ void evolve_one(
     for (int64_t y = 0; y < rows; ++y) {
       for (int64_t x = 0; x < cols; ++x) {
         const int64_t k = y * cols + x;
-        double force = mu * curvature(nx.data(), ny.data(), rows, cols, y, x);
-        for (int64_t c = 0; c < channels; ++c) {
-          const double d1 = u[c * size + k] - c1[c], d2 = u[c * size + k] - c2[c];
-          force += inv_c * (d2 * d2 - d1 * d1);
-        }
-        double v = phi[k] + dt * dirac(phi[k], eps) * force;
-        if (!inside[k]) v = std::min(v, phi0[k]);  // the margin stays background
-        phi[k] = std::max(-kPhiLimit, std::min(kPhiLimit, v));
+        const double kappa = curvature(nx.data(), ny.data(), rows, cols, y, x);
+        const double data = data_force(u.data(), size, k, channels, c1.data(), c2.data());
+        phi[k] = step_phi(phi[k], phi0[k], inside[k], kappa, data, dt, mu, eps);
       }
+    }
+    if ((step + 1) % kStopInterval == 0) {
+      int64_t moved = 0;
+      for (int64_t k = 0; k < size; ++k) {
+        const char sign = phi[k] > 0.0;
+        moved += sign != last_sign[k];
+        last_sign[k] = sign;
+      }
+      if (moved == 0) break;
     }
   }
   for (int64_t y = 0; y < rows; ++y) {
