@@ -81,6 +81,14 @@ def add_box2mask_config(cfg):
     # Level-set loss: margin (pixels at mask resolution) added around the box for the energy
     # (docs/method.md §7.5; 0 = the tight box of the paper).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
+    # Level-set loss: the margin's pixels are known background (mask probability clamped to 0
+    # there), so their colour anchors the background phase (docs/method.md §7.6).
+    cfg.MODEL.BOX2MASK.LOSS.MARGIN_IS_BACKGROUND = False
+    # Weight of the BCE towards background of the mask in the margin ring (0 = off).
+    cfg.MODEL.BOX2MASK.LOSS.OUTSIDE_WEIGHT = 0.0
+    # Iterations of the linear ramp of the level-set and LCM weights from 0 (the projection
+    # alone first; 0 = no warm-up).
+    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_WARMUP_ITERS = 0
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
     # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level

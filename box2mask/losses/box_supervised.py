@@ -9,13 +9,24 @@ from typing import Callable, Dict, Optional
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
+from detectron2.utils.events import get_event_storage
 from torch import nn
 
+from ..ops.levelset import box_masks_from_int_boxes
+from .boxinst import warmup_factor
 from .lcm import local_consistency_loss
 from .levelset import expand_boxes, feature_levelset_loss, image_levelset_loss
 from .projection import box_projection_loss, boxes_to_mask_grid
 
 __all__ = ["BoxSupervisedMaskLoss"]
+
+
+def _training_iteration() -> Optional[int]:
+    """The trainer's current iteration (detectron2's EventStorage), or None outside training."""
+    try:
+        return get_event_storage().iter
+    except AssertionError:  # no EventStorage: not inside a trainer
+        return None
 
 
 def _resize(x, size):
@@ -31,7 +42,13 @@ class BoxSupervisedMaskLoss(nn.Module):
     ``loss_mask_proj``: box projection Dice. ``loss_levelset``: the region level-set energy
     on the image (mask resolution) plus, when ``structural_targets_fn`` is given, on the
     deep-structural targets cat(T1, T2) (working size). ``loss_lcm``: local consistency
-    (working size).
+    (working size). ``loss_outside``: BCE towards background of the margin ring around the
+    box (with ``outside_weight`` > 0).
+
+    Which phase is the object: the two-phase energy is unchanged when object and background
+    swap. With ``margin_is_background`` the energy runs over the box plus ``levelset_margin``
+    pixels whose probability is clamped to 0, so their colour anchors the background mean c2
+    and the phase that holds them is the background (docs/method.md §7.6).
     """
 
     @configurable
@@ -43,6 +60,9 @@ class BoxSupervisedMaskLoss(nn.Module):
         levelset_feature_weight: float = 5.0,
         levelset_length_weight: float = 0.0,
         levelset_margin: int = 0,
+        margin_is_background: bool = False,
+        outside_weight: float = 0.0,
+        levelset_warmup_iters: int = 0,
         min_box_pixels: int = 10,
         working_size: int = 96,
         lcm_weight: float = 0.2,
@@ -60,6 +80,12 @@ class BoxSupervisedMaskLoss(nn.Module):
             levelset_margin: pixels (mask resolution) added around each box for the
                 level-set energy of the image term (0 = tight box); scaled to the working
                 size for the structural term.
+            margin_is_background: clamp the mask probability to 0 in that margin for the
+                level-set energies (the pixels just outside a box are known background).
+            outside_weight: weight of the BCE towards 0 of the mask logits in the margin ring
+                (0 = off; needs levelset_margin > 0).
+            levelset_warmup_iters: training iterations of the linear ramp of the level-set
+                and LCM weights from 0 (projection alone first); 0 = no warm-up.
             min_box_pixels: instances whose box covers fewer pixels at mask resolution get
                 no mask loss.
             working_size: square size S of the structural term and the LCM (0 = mask size).
@@ -72,6 +98,9 @@ class BoxSupervisedMaskLoss(nn.Module):
         self.levelset_feature_weight = levelset_feature_weight
         self.levelset_length_weight = levelset_length_weight
         self.levelset_margin = levelset_margin
+        self.margin_is_background = margin_is_background
+        self.outside_weight = outside_weight
+        self.levelset_warmup_iters = levelset_warmup_iters
         self.min_box_pixels = min_box_pixels
         self.working_size = working_size
         self.lcm_weight = lcm_weight
@@ -89,6 +118,9 @@ class BoxSupervisedMaskLoss(nn.Module):
             "levelset_feature_weight": loss.LEVELSET_FEATURE_WEIGHT,
             "levelset_length_weight": loss.LEVELSET_LENGTH_WEIGHT,
             "levelset_margin": loss.LEVELSET_MARGIN,
+            "margin_is_background": loss.MARGIN_IS_BACKGROUND,
+            "outside_weight": loss.OUTSIDE_WEIGHT,
+            "levelset_warmup_iters": loss.LEVELSET_WARMUP_ITERS,
             "min_box_pixels": loss.MIN_BOX_PIXELS,
             "working_size": loss.WORKING_SIZE,
             "lcm_weight": loss.LCM_WEIGHT,
@@ -121,13 +153,16 @@ class BoxSupervisedMaskLoss(nn.Module):
                 the deep-structural term is skipped (contributes 0), whatever ``guide`` is.
 
         Returns:
-            {"loss_mask_proj", "loss_levelset", "loss_lcm"}: scalars, each the weighted
-            mean over the instances whose box covers >= ``min_box_pixels`` pixels. With no
-            such instance they are zeros connected to the graph of ``mask_logits``.
+            {"loss_mask_proj", "loss_levelset", "loss_lcm"} (and "loss_outside" with
+            ``outside_weight``): scalars, each the weighted mean over the instances whose box
+            covers >= ``min_box_pixels`` pixels. With no such instance they are zeros
+            connected to the graph of ``mask_logits``.
         """
         n, h, w = mask_logits.shape
         zero = mask_logits.sum() * 0.0
         zeros = {"loss_mask_proj": zero, "loss_levelset": zero, "loss_lcm": zero}
+        if self.outside_weight:
+            zeros["loss_outside"] = zero
         if n == 0:
             return zeros
         with torch.autocast(mask_logits.device.type, enabled=False):
@@ -139,15 +174,20 @@ class BoxSupervisedMaskLoss(nn.Module):
             boxes_f, int_boxes = gt_boxes[keep].float(), int_boxes[keep]
             box_masks, image_index = box_masks[keep], image_index[keep].long()
             images = images.float()
+            iteration = _training_iteration() if self.training else None
+            ramp = 1.0 if iteration is None else warmup_factor(iteration, self.levelset_warmup_iters)
 
             loss_proj = box_projection_loss(probs, box_masks)
+            margin_boxes = expand_boxes(int_boxes, self.levelset_margin)
+            # the margin's pixels count as background (p = 0) for the energies
+            probs_ls = probs * box_masks if self.margin_is_background else probs
             loss_ls = self.levelset_image_weight * image_levelset_loss(
-                probs,
-                images,
-                expand_boxes(int_boxes, self.levelset_margin),
-                image_index,
-                self.levelset_length_weight,
+                probs_ls, images, margin_boxes, image_index, self.levelset_length_weight
             )
+            if self.outside_weight and self.levelset_margin > 0:
+                ring = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype) - box_masks
+                bce = F.softplus(mask_logits[keep].float())  # -log(1 - p)
+                loss_outside = (bce * ring).sum((1, 2)) / ring.sum((1, 2)).clamp(min=1.0)
 
             need_ws = (structural_targets_fn is not None and self.levelset_feature_weight) or (
                 self.lcm_weight
@@ -156,6 +196,8 @@ class BoxSupervisedMaskLoss(nn.Module):
                 size = (self.working_size,) * 2 if self.working_size > 0 else (h, w)
                 sy, sx = size[0] / h, size[1] / w
                 probs_ws = _resize(probs[:, None], size)[:, 0]
+                if self.margin_is_background:
+                    probs_ls_ws = _resize(probs_ls[:, None], size)[:, 0]
                 images_ws = _resize(images, size)
                 scale = boxes_f.new_tensor([sx, sy, sx, sy])
                 int_boxes_ws, box_masks_ws = boxes_to_mask_grid(boxes_f * scale, *size)
@@ -165,7 +207,7 @@ class BoxSupervisedMaskLoss(nn.Module):
                 targets = structural_targets_fn(probs_ws, images_ws, guide_ws, image_index)
                 margin = round(self.levelset_margin * max(sx, sy))
                 loss_ls = loss_ls + self.levelset_feature_weight * feature_levelset_loss(
-                    probs_ws,
+                    probs_ls_ws if self.margin_is_background else probs_ws,
                     targets.float(),
                     expand_boxes(int_boxes_ws, margin),
                     self.levelset_length_weight,
@@ -188,8 +230,13 @@ class BoxSupervisedMaskLoss(nn.Module):
             else:
                 loss_lcm = zero
 
-        return {
+        losses = {
             "loss_mask_proj": self.projection_weight * loss_proj.mean(),
-            "loss_levelset": loss_ls.mean(),
-            "loss_lcm": loss_lcm,
+            "loss_levelset": ramp * loss_ls.mean(),
+            "loss_lcm": ramp * loss_lcm,
         }
+        if self.outside_weight:
+            losses["loss_outside"] = (
+                self.outside_weight * loss_outside.mean() if self.levelset_margin > 0 else zero
+            )
+        return losses

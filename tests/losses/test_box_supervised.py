@@ -212,3 +212,66 @@ def test_mask_supervised_loss():
     assert sum(zeros.values()).item() == 0 and sum(zeros.values()).requires_grad
     with pytest.raises(ValueError, match="must match"):
         mask_supervised_loss(torch.zeros(2, 10, 10), gt[:, :5])
+
+
+def _image_term_only(**kw):
+    return BoxSupervisedMaskLoss(
+        projection_weight=0.0,
+        levelset_image_weight=1.0,
+        levelset_feature_weight=0.0,
+        lcm_weight=0.0,
+        min_box_pixels=1,
+        **kw,
+    )
+
+
+def test_margin_as_background_breaks_the_swap_symmetry():
+    """A bright disc in a box on a dark background: the tight-box energy cannot tell the disc
+    from its inverse (the box corners); with the margin's pixels clamped to background the
+    inverse costs more, and a loss over a margin without clamping does not prefer it either."""
+    size = 32
+    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    disc = (yy - 16) ** 2 + (xx - 16) ** 2 <= 6**2
+    image = disc.float()[None, None].repeat(1, 3, 1, 1)
+    box = torch.tensor([[10.0, 10.0, 22.0, 22.0]])
+    _, box_mask = boxes_to_mask_grid(box, size, size)
+    logits = {
+        "object": torch.where(disc, 8.0, -8.0),
+        "inverse": torch.where(disc, -8.0, 8.0) * box_mask[0] - 8.0 * (1 - box_mask[0]),
+    }
+
+    def energy(loss, which):
+        out = loss(logits[which][None], box, torch.zeros(1, dtype=torch.long), image)
+        return out["loss_levelset"].item()
+
+    tight = _image_term_only()
+    assert energy(tight, "object") == pytest.approx(energy(tight, "inverse"), abs=1e-3)
+    clamped = _image_term_only(levelset_margin=3, margin_is_background=True)
+    assert energy(clamped, "object") < 0.01 < energy(clamped, "inverse")
+
+
+def test_outside_term_penalises_mask_in_the_margin_ring():
+    box = torch.tensor([[8.0, 8.0, 24.0, 24.0]])
+    inside = torch.full((1, 32, 32), -8.0)
+    inside[:, 8:24, 8:24] = 8.0
+    spilled = torch.full((1, 32, 32), 8.0)
+    loss = _image_term_only(levelset_margin=2, outside_weight=1.0)
+    image = torch.zeros(1, 3, 32, 32)
+    index = torch.zeros(1, dtype=torch.long)
+    assert loss(inside, box, index, image)["loss_outside"].item() < 1e-3
+    assert loss(spilled, box, index, image)["loss_outside"].item() > 7.0
+
+
+def test_levelset_warmup_ramps_the_level_set_terms():
+    from detectron2.utils.events import EventStorage
+
+    image, box, disc = _toy_disc()
+    logits = torch.zeros(1, 64, 64)
+    index = torch.zeros(1, dtype=torch.long)
+    loss = BoxSupervisedMaskLoss(levelset_warmup_iters=100, lcm_weight=0.2)
+    full = loss(logits, box, index, image)["loss_levelset"].item()
+    assert full > 0  # outside a trainer (no EventStorage): no ramp
+    for it, factor in ((0, 0.0), (50, 0.5), (200, 1.0)):
+        with EventStorage(it):
+            out = loss(logits, box, index, image)
+        assert out["loss_levelset"].item() == pytest.approx(factor * full, rel=1e-5)
