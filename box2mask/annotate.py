@@ -222,7 +222,7 @@ def annotate(json_file, image_root, out_file, method="auto", config_file=None, w
             if pool is not None:
                 pool.terminate()
 
-    counts, clipped = Counter(), 0
+    counts = Counter()
     for ann in data["annotations"]:
         ann.update(done[ann["image_id"]]["masks"][str(ann["id"])])
         counts[ann["box2mask_source"]] += 1

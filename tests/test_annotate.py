@@ -2,7 +2,6 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
