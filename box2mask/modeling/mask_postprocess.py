@@ -46,7 +46,8 @@ def resample_to_output(
 
     The same sampling as resizing to the padded input, cropping the image and resizing that to
     the output, without the second pass; mask rows and columns the output never samples are
-    dropped before resampling.
+    dropped before resampling. The result is always ``output_size``, also when the output is
+    smaller than the mask grid (a 1 × 1 image).
 
     Args:
         masks: [k, h, w] float (logits or probabilities) covering the padded input of size
@@ -63,14 +64,26 @@ def resample_to_output(
         padded_size[0] * output_size[0] / (image_size[0] * h),
         padded_size[1] * output_size[1] / (image_size[1] * w),
     )
-    # Output pixel y samples source row (y + 0.5) / scale - 0.5 and the row below it.
-    rows = min(h, math.floor((output_size[0] - 0.5) / scale[0]) + 2)
-    cols = min(w, math.floor((output_size[1] - 0.5) / scale[1]) + 2)
+    rows = _source_extent(h, output_size[0], scale[0])
+    cols = _source_extent(w, output_size[1], scale[1])
+    source = masks[:, None, : min(rows, h), : min(cols, w)]
+    if rows > h or cols > w:
+        # Bilinear sampling clamps past the last row/column, so replicated edges change no
+        # value; they only make the output at least output_size when the grid is coarse.
+        source = F.pad(source, (0, max(cols - w, 0), 0, max(rows - h, 0)), mode="replicate")
     out = F.interpolate(
-        masks[:, None, :rows, :cols],
-        scale_factor=scale,
-        mode="bilinear",
-        align_corners=False,
+        source, scale_factor=scale, mode="bilinear", align_corners=False,
         recompute_scale_factor=False,
     )
     return out[:, 0, : output_size[0], : output_size[1]]
+
+
+def _source_extent(size: int, output: int, scale: float) -> int:
+    """Source rows (or columns) to resample by ``scale`` so that the result covers ``output``
+    pixels: those the output samples (pixel y reads row (y + 0.5) / scale - 0.5 and the row below
+    it), and enough that floor(rows * scale), the size ``F.interpolate`` produces, is at least
+    ``output``; more than ``size`` only when the mask grid is coarser than the output needs."""
+    rows = max(min(size, math.floor((output - 0.5) / scale) + 2), math.ceil(output / scale))
+    while math.floor(rows * scale) < output:  # ceil's rounding can leave one short
+        rows += 1
+    return rows
