@@ -7,6 +7,7 @@ clipped, and images without instances are kept.
 """
 import json
 import logging
+import math
 import os
 from typing import Dict, List
 
@@ -26,38 +27,89 @@ _REQUIRED = {
 }
 
 
-def check_coco_json(json_file: str) -> dict:
+def check_coco_json(json_file: str, annotated: bool = True) -> dict:
     """Load ``json_file`` and check it is COCO-instances shaped.
 
+    Checked: the required fields; unique image, annotation and category ids; positive integer
+    image sizes; every annotation's image and category listed; boxes of four finite numbers.
+
+    Args:
+        json_file: the json's path.
+        annotated: False for an image list without ``annotations`` (COCO test-dev).
+    Returns:
+        the loaded json.
     Raises:
-        ValueError naming the file and the first missing or malformed field.
+        ValueError naming the file and the first missing or malformed entry.
     """
     try:
         with open(json_file) as f:
             data = json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{json_file}: annotation file does not exist") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{json_file}: not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{json_file}: not a COCO json (top level is not an object)")
-    for key in _REQUIRED[""]:
+    sections = _REQUIRED[""] if annotated else ("images", "categories")
+    for key in sections:
         if key not in data:
             raise ValueError(f"{json_file}: not a COCO json, missing top-level field '{key}'")
-    for section in ("images", "annotations", "categories"):
+        if not isinstance(data[key], list):
+            raise ValueError(f"{json_file}: '{key}' must be a list, got {type(data[key]).__name__}")
+    for section in sections:
         for i, entry in enumerate(data[section]):
+            if not isinstance(entry, dict):
+                raise ValueError(f"{json_file}: {section}[{i}] is not an object: {entry!r:.80}")
             for key in _REQUIRED[section]:
                 if key not in entry:
                     raise ValueError(f"{json_file}: {section}[{i}] lacks the field '{key}'")
     if not data["categories"]:
         raise ValueError(f"{json_file}: 'categories' is empty")
-    for i, ann in enumerate(data["annotations"]):
+    image_ids = _unique_ids(data["images"], "images", json_file)
+    category_ids = _unique_ids(data["categories"], "categories", json_file)
+    for i, image in enumerate(data["images"]):
+        for key in ("height", "width"):
+            if not (_is_number(image[key]) and image[key] >= 1 and image[key] == int(image[key])):
+                raise ValueError(
+                    f"{json_file}: images[{i}] (id {image['id']!r}) has {key} {image[key]!r}; "
+                    "it must be a positive integer"
+                )
+    _unique_ids(data.get("annotations", ()), "annotations", json_file)
+    for i, ann in enumerate(data.get("annotations", ())):
+        where = f"{json_file}: annotations[{i}] (id {ann['id']!r})"
         bbox = ann["bbox"]
         if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4):
+            raise ValueError(f"{where}: 'bbox' must be [x, y, w, h], got {bbox!r}")
+        if not all(_is_number(v) for v in bbox):
+            raise ValueError(f"{where}: 'bbox' must be four finite numbers, got {bbox!r}")
+        if ann["image_id"] not in image_ids:
+            raise ValueError(f"{where} refers to image_id {ann['image_id']!r}, not in 'images'")
+        if ann["category_id"] not in category_ids:
             raise ValueError(
-                f"{json_file}: annotations[{i}]['bbox'] must be [x, y, w, h], got {bbox!r}"
+                f"{where} has category_id {ann['category_id']!r}, not in 'categories' "
+                f"(ids {sorted(category_ids, key=str)[:10]})"
             )
     return data
+
+
+def _is_number(value) -> bool:
+    """A finite int or float (json's NaN and Infinity, strings, None and booleans are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _unique_ids(entries: List[Dict], section: str, json_file: str) -> set:
+    """The set of ``id`` of ``entries``; ValueError naming the file and a repeated id."""
+    ids = {}
+    for i, entry in enumerate(entries):
+        key = entry["id"]
+        if not isinstance(key, (int, str)) or isinstance(key, bool):
+            raise ValueError(f"{json_file}: {section}[{i}] has id {key!r}: an int or string")
+        if key in ids:
+            raise ValueError(
+                f"{json_file}: {section}[{ids[key]}] and {section}[{i}] have the same id {key!r}"
+            )
+        ids[key] = i
+    return set(ids)
 
 
 def _sanitize_boxes(dicts: List[Dict], json_file: str) -> List[Dict]:
@@ -92,20 +144,31 @@ def _sanitize_boxes(dicts: List[Dict], json_file: str) -> List[Dict]:
     return dicts
 
 
-def load_box_coco_json(json_file: str, image_root: str, dataset_name: str) -> List[Dict]:
-    """Load a COCO json (masks optional) into detectron2 dataset dicts, boxes sanitised."""
-    check_coco_json(json_file)
+def load_box_coco_json(
+    json_file: str, image_root: str, dataset_name: str, annotated: bool = True
+) -> List[Dict]:
+    """Load a COCO json (masks optional) into detectron2 dataset dicts, boxes sanitised.
+
+    The json is checked (:func:`check_coco_json`) and released before detectron2 reads it, so
+    one copy of it is in memory at a time. ``annotated=False``: an image list (COCO test-dev).
+    """
+    check_coco_json(json_file, annotated)
     dicts = load_coco_json(json_file, image_root, dataset_name)
     return _sanitize_boxes(dicts, json_file)
 
 
-def register_box_coco(name: str, json_file: str, image_root: str) -> None:
+def register_box_coco(
+    name: str, json_file: str, image_root: str, *, annotated: bool = True, **metadata
+) -> None:
     """Register a COCO-format instance set whose annotations may lack ``segmentation``.
 
     Args:
         name: dataset name used in ``cfg.DATASETS.TRAIN`` / ``TEST``.
         json_file: COCO instances json; boxes are required, masks optional.
         image_root: directory the json's ``file_name`` entries are relative to.
+        annotated: False for an image list without annotations (COCO test-dev).
+        metadata: more metadata of the set, e.g. ``evaluator_type`` (default ``"coco"``, see
+            :func:`box2mask.evaluation.build_evaluator`) or ``thing_classes``.
     """
     json_file, image_root = os.fspath(json_file), os.fspath(image_root)
     if name in DatasetCatalog.list():
@@ -116,7 +179,9 @@ def register_box_coco(name: str, json_file: str, image_root: str) -> None:
             f"data set '{name}' is already registered with {meta.get('json_file')}; "
             f"choose another name for {json_file}"
         )
-    DatasetCatalog.register(name, lambda: load_box_coco_json(json_file, image_root, name))
+    DatasetCatalog.register(
+        name, lambda: load_box_coco_json(json_file, image_root, name, annotated)
+    )
     MetadataCatalog.get(name).set(
-        json_file=json_file, image_root=image_root, evaluator_type="coco"
+        json_file=json_file, image_root=image_root, **{"evaluator_type": "coco", **metadata}
     )

@@ -1,4 +1,5 @@
-"""Names of the prepared testbeds, registered under ``$DETECTRON2_DATASETS/<voc|coco|isaid>``.
+"""Names of the prepared testbeds, registered under
+``$DETECTRON2_DATASETS/<voc|coco|isaid|lits|rects|dota>``.
 
 Each ``projects/<testbed>/prepare.py --out $DETECTRON2_DATASETS/<folder>`` writes the jsons and
 ``images/`` that these names load. ``evaluator_type`` selects the evaluator
@@ -7,10 +8,12 @@ Each ``projects/<testbed>/prepare.py --out $DETECTRON2_DATASETS/<folder>`` write
 import os
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.data.datasets.coco import load_coco_json
 
-from ..datasets import load_box_coco_json
+from ..datasets import register_box_coco
+from .dota import DOTA_CLASSES
 from .isaid import ISAID_CLASSES
+from .lits import LITS_CLASSES
+from .rects import RECTS_CLASSES
 from .voc import VOC_CLASSES
 
 __all__ = ["TESTBED_SPLITS", "register_testbeds"]
@@ -24,13 +27,13 @@ TESTBED_SPLITS = {
     "coco_2017_test-dev_box2mask": ("coco", "test-dev.json", "coco", None),
     "isaid_train_box": ("isaid", "train.json", "isaid", ISAID_CLASSES),
     "isaid_val": ("isaid", "val.json", "isaid", ISAID_CLASSES),
+    "lits_train_box": ("lits", "train.json", "coco", LITS_CLASSES),
+    "lits_val": ("lits", "val.json", "coco", LITS_CLASSES),
+    "rects_train_box": ("rects", "train.json", "rects", RECTS_CLASSES),
+    "rects_val": ("rects", "val.json", "rects", RECTS_CLASSES),
+    "dota_train_box": ("dota", "train.json", "dota", DOTA_CLASSES),
+    "dota_val": ("dota", "val.json", "dota", DOTA_CLASSES),
 }
-
-
-def _loader(name: str, json_file: str, image_root: str):
-    if name.startswith("coco_2017_test-dev"):  # an image list without annotations
-        return lambda: load_coco_json(json_file, image_root, name)
-    return lambda: load_box_coco_json(json_file, image_root, name)
 
 
 def register_testbeds(root: str) -> None:
@@ -40,14 +43,15 @@ def register_testbeds(root: str) -> None:
     the same images; it is replaced here by the instance-segmentation set.
     """
     for name, (folder, json_name, evaluator_type, classes) in TESTBED_SPLITS.items():
-        json_file = os.path.join(root, folder, json_name)
-        image_root = os.path.join(root, folder, "images")
         if name in DatasetCatalog.list():
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
-        DatasetCatalog.register(name, _loader(name, json_file, image_root))
-        meta = {"json_file": json_file, "image_root": image_root,
-                "evaluator_type": evaluator_type}
-        if classes is not None:
-            meta["thing_classes"] = list(classes)
-        MetadataCatalog.get(name).set(**meta)
+        metadata = {"thing_classes": list(classes)} if classes is not None else {}
+        register_box_coco(
+            name,
+            os.path.join(root, folder, json_name),
+            os.path.join(root, folder, "images"),
+            annotated=not name.startswith("coco_2017_test-dev"),  # an image list
+            evaluator_type=evaluator_type,
+            **metadata,
+        )
