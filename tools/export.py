@@ -40,9 +40,8 @@ class Box2MaskCRaw(nn.Module):
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         m = self.model
         x = (image[0] - m.pixel_mean) / m.pixel_std
-        features = m.backbone(x[None])
-        category_logits, kernels = m.head(m._level_features([features[f] for f in m.in_features]))
-        mask_features = m.mask_head([features[f] for f in m.mask_in_features])[0]  # [D, h, w]
+        category_logits, kernels, mask_features = m.forward_heads(x[None])
+        mask_features = mask_features[0]  # [D, h, w]
         scores = []
         for grid in category_logits:  # [1, K, S, S] per level
             probs = points_nms(grid.sigmoid())[0]

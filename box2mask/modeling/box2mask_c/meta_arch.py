@@ -150,10 +150,7 @@ class Box2MaskC(nn.Module):
         images = ImageList.from_tensors(
             [(x - self.pixel_mean) / self.pixel_std for x in raw], divisibility
         )
-        features = self.backbone(images.tensor)
-        level_features = self._level_features([features[f] for f in self.in_features])
-        category_logits, kernels = self.head(level_features)
-        mask_features = self.mask_head([features[f] for f in self.mask_in_features])
+        category_logits, kernels, mask_features = self.forward_heads(images.tensor)
 
         b, k = len(raw), self.num_classes
         category_logits = torch.cat(
@@ -175,6 +172,22 @@ class Box2MaskC(nn.Module):
                 guide=None if self.guide_head is None else self.guide_head(mask_features),
             )
         return self.inference(category_logits, kernels, mask_features, images, batched_inputs)
+
+    def forward_heads(self, images: torch.Tensor):
+        """The network without assignment or post-processing (also what ``tools/export.py``
+        exports).
+
+        Args:
+            images: [B, 3, H, W] normalised, padded input.
+        Returns:
+            category_logits: per level [B, K, S_l, S_l]; kernels: per level [B, D, S_l, S_l];
+            mask_features: [B, D, h, w].
+        """
+        features = self.backbone(images)
+        level_features = self._level_features([features[f] for f in self.in_features])
+        category_logits, kernels = self.head(level_features)
+        mask_features = self.mask_head([features[f] for f in self.mask_in_features])
+        return category_logits, kernels, mask_features
 
     def _gt_instances(self, instances: Instances) -> Instances:
         """Boxes and classes on the model's device; gt_masks only for SUPERVISION "mask"."""
