@@ -1,0 +1,31 @@
+#!/usr/bin/env python
+"""DOTA-v1.0 → 1024×1024 patches: ``OUT/{train,val}.json``, ``OUT/images/`` and
+``OUT/val_labelTxt/`` (see README.md).
+
+    python projects/DOTA/prepare.py --dota DOTA_ROOT --out $DETECTRON2_DATASETS/dota \
+        [--patch 1024 --overlap 200]
+"""
+import argparse
+import logging
+import os
+
+from box2mask.data.testbeds.dota import convert_dota
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dota", required=True,
+                        help="folder holding {train,val}/images and {train,val}/labelTxt")
+    parser.add_argument("--out", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"),
+                                                      "dota"),
+                        help="output folder (default: $DETECTRON2_DATASETS/dota)")
+    parser.add_argument("--patch", type=int, default=1024, help="patch side in pixels")
+    parser.add_argument("--overlap", type=int, default=200, help="overlap of patches in pixels")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    written = convert_dota(args.dota, args.out, patch=args.patch, overlap=args.overlap)
+    logging.info(f"{args.out}: wrote {written or 'nothing (both splits exist)'}")
+
+
+if __name__ == "__main__":
+    main()
