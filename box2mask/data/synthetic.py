@@ -46,11 +46,17 @@ __all__ = [
     "CATEGORIES",
     "SyntheticInstance",
     "SyntheticSample",
+    "annotated_sample",
+    "check_set_size",
+    "fill_polygon",
     "generate_synthetic_dataset",
     "instance_size_range",
+    "noisy_uint8",
+    "rasterise_shape",
     "render_sample",
     "sample_annotations",
     "sample_rng",
+    "train_val_arguments",
 ]
 
 CATEGORIES = (
@@ -117,6 +123,25 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLITS[split], index])
 
 
+def check_set_size(num_train: int, num_val: int, image_size: int):
+    """Raise ValueError unless both image counts are >= 0 and ``image_size`` >= 64 pixels."""
+    if image_size < 64:
+        raise ValueError(f"image_size must be >= 64 pixels, got {image_size}")
+    if num_train < 0 or num_val < 0:
+        raise ValueError(f"image counts must be >= 0, got {num_train} and {num_val}")
+
+
+def train_val_arguments(doc: str, num_val: int) -> argparse.ArgumentParser:
+    """CLI of a generator: --out, --num-train (200), --num-val (``num_val``), --size, --seed."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--num-train", type=int, default=200)
+    parser.add_argument("--num-val", type=int, default=num_val)
+    parser.add_argument("--size", type=int, default=320, help="image side, pixels")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
 # ----------------------------------------------------------------------------- shapes
 # Each returns polygon vertices [K, 2] (x, y) of a shape around the origin, radius ~1;
 # a ring returns (outer, inner).
@@ -176,6 +201,37 @@ def _polygon(rng):
     return pts * np.array([rng.uniform(1.0, 1.5), 1.0])
 
 
+def fill_polygon(canvas: np.ndarray, pts: np.ndarray):
+    """Set to 1 the pixels of ``canvas`` [H, W] uint8 inside the polygon ``pts`` [K, 2] (x, y)
+    in pixels, vertices rounded to 1/16 px."""
+    fixed = np.round(pts * (1 << _SUBPIXEL_SHIFT)).astype(np.int32)
+    cv2.fillPoly(canvas, [fixed], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
+
+
+def rasterise_shape(outer: np.ndarray, hole, angle: float, size: int) -> np.ndarray:
+    """Rasterise polygon ``outer`` [K, 2] minus ``hole`` [L, 2] (or None), rotated by ``angle``
+    (radians) and scaled so that the longest side of ``outer`` is ``size`` pixels.
+
+    Returns:
+        [h, w] bool mask, max(h, w) == size, ``outer`` touching all four sides.
+    """
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    outer = outer @ rot.T
+    lo, hi = outer.min(axis=0), outer.max(axis=0)
+    scale = (size - 1) / float((hi - lo).max())
+    extent = np.floor((hi - lo) * scale + 1e-6).astype(int) + 1  # (w, h), max == size
+
+    def fill(pts):
+        canvas = np.zeros((extent[1], extent[0]), np.uint8)
+        fill_polygon(canvas, (pts - lo) * scale)
+        return canvas.astype(bool)
+
+    mask = fill(outer)
+    if hole is not None:
+        mask &= ~fill(hole @ rot.T)
+    return mask
+
+
 def _shape_mask(rng, category_id, size):
     """Rasterise a random shape of ``category_id`` whose longest side is ``size`` pixels.
 
@@ -191,23 +247,7 @@ def _shape_mask(rng, category_id, size):
         outer, inner = _ring(rng, size)
     else:
         outer = _polygon(rng)
-    angle = rng.uniform(0.0, 2.0 * np.pi)
-    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    outer = outer @ rot.T
-    lo, hi = outer.min(axis=0), outer.max(axis=0)
-    scale = (size - 1) / float((hi - lo).max())
-    extent = np.floor((hi - lo) * scale + 1e-6).astype(int) + 1  # (w, h), max == size
-
-    def fill(pts):
-        canvas = np.zeros((extent[1], extent[0]), np.uint8)
-        fixed = np.round((pts - lo) * scale * (1 << _SUBPIXEL_SHIFT)).astype(np.int32)
-        cv2.fillPoly(canvas, [fixed], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
-        return canvas.astype(bool)
-
-    mask = fill(outer)
-    if inner is not None:
-        mask &= ~fill(inner @ rot.T)
-    return mask
+    return rasterise_shape(outer, inner, rng.uniform(0.0, 2.0 * np.pi), size)
 
 
 # ----------------------------------------------------------------------------- textures
@@ -258,6 +298,37 @@ def _contrasting_colour(rng, reference, size):
 
 
 # ----------------------------------------------------------------------------- drawing
+
+
+def noisy_uint8(rng, canvas: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``canvas`` [H, W, C] float32 plus Gaussian noise of std uniform in [lo, hi], rounded and
+    clipped to uint8."""
+    noisy = canvas + rng.uniform(lo, hi) * rng.standard_normal(canvas.shape, dtype=np.float32)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+def annotated_sample(image: np.ndarray, labels: np.ndarray, drawn) -> SyntheticSample:
+    """The sample of ``image`` with the instances of ``drawn``, annotated or not by the rules of
+    this module.
+
+    Args:
+        image: [H, W, 3] uint8 RGB.
+        labels: [H, W] int32 label map after all drawing.
+        drawn: (category_id, label, full_box (x0, y0, x1, y1), full_area) in drawing order.
+    """
+    visible = np.bincount(labels.ravel(), minlength=max((d[1] for d in drawn), default=0) + 1)
+    instances = []
+    for category_id, label, box, full_area in drawn:
+        annotated = visible[label] >= MIN_VISIBLE_FRACTION * full_area
+        if annotated:
+            ys, xs = np.nonzero(labels[box[1] : box[3], box[0] : box[2]] == label)
+            annotated = min(np.ptp(xs) + 1, np.ptp(ys) + 1) >= MIN_VISIBLE_SIDE
+        instances.append(
+            SyntheticInstance(
+                category_id, label, box, full_area, int(visible[label]), bool(annotated)
+            )
+        )
+    return SyntheticSample(image, labels, instances)
 
 
 def _draw_distractors(rng, canvas, labels, count, small):
@@ -338,22 +409,7 @@ def render_sample(rng: np.random.Generator, image_size: int = 320) -> SyntheticS
         _draw_distractors(rng, canvas, labels, int(rng.integers(1, 4)), small=True)
     if rng.random() < 0.5:  # soft edges
         canvas = cv2.GaussianBlur(canvas, (3, 3), rng.uniform(0.5, 1.0))
-    canvas += rng.uniform(3.0, 12.0) * rng.standard_normal(canvas.shape, dtype=np.float32)
-    image = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
-
-    visible = np.bincount(labels.ravel(), minlength=len(drawn) + 1)
-    instances = []
-    for category_id, label, box, full_area in drawn:
-        annotated = visible[label] >= MIN_VISIBLE_FRACTION * full_area
-        if annotated:
-            ys, xs = np.nonzero(labels[box[1] : box[3], box[0] : box[2]] == label)
-            annotated = min(np.ptp(xs) + 1, np.ptp(ys) + 1) >= MIN_VISIBLE_SIDE
-        instances.append(
-            SyntheticInstance(
-                category_id, label, box, full_area, int(visible[label]), bool(annotated)
-            )
-        )
-    return SyntheticSample(image, labels, instances)
+    return annotated_sample(noisy_uint8(rng, canvas, 3.0, 12.0), labels, drawn)
 
 
 # ----------------------------------------------------------------------------- data set
@@ -448,10 +504,7 @@ def generate_synthetic_dataset(
     Returns:
         Paths as str: "train_json", "train_images", "val_json", "val_images", "meta".
     """
-    if image_size < 64:
-        raise ValueError(f"image_size must be >= 64 pixels, got {image_size}")
-    if num_train < 0 or num_val < 0:
-        raise ValueError(f"image counts must be >= 0, got {num_train} and {num_val}")
+    check_set_size(num_train, num_val, image_size)
     out = Path(out_dir)
     paths = {
         "train_json": out / "train.json",
@@ -479,13 +532,7 @@ def generate_synthetic_dataset(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--num-train", type=int, default=200)
-    parser.add_argument("--num-val", type=int, default=50)
-    parser.add_argument("--size", type=int, default=320, help="image side, pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = train_val_arguments(__doc__, num_val=50).parse_args(argv)
     start = time.perf_counter()
     paths = generate_synthetic_dataset(args.out, args.num_train, args.num_val, args.size, args.seed)
     val = json.loads(Path(paths["val_json"]).read_text())

@@ -19,28 +19,21 @@ CLI::
 
     python -m box2mask.data.devsets.copypaste --out DIR [--num-train 200 --num-val 100]
 """
-import argparse
 import functools
 import math
-from pathlib import Path
 from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 
-from ..synthetic import (
-    MIN_VISIBLE_FRACTION,
-    MIN_VISIBLE_SIDE,
-    SyntheticInstance,
-    SyntheticSample,
-    sample_rng,
-)
+from ..synthetic import SyntheticSample, annotated_sample, noisy_uint8
 from .real_photos import CATEGORIES, background_photos, real_photos
-from .writer import describe, generate_cached, write_split
+from .writer import generate_train_val, train_val_cli
 
 __all__ = ["CATEGORIES", "cutouts", "generate_copypaste_dataset", "render_copypaste"]
 
 GENERATOR_VERSION = 1
+_DESCRIPTION = "box2mask copy-paste of real cut-outs"
 MIN_CUTOUT_AREA = 400  # pixels of a cut-out's visible part in its photo
 _REFERENCE_SIZE = 320
 
@@ -122,73 +115,18 @@ def render_copypaste(rng: np.random.Generator, image_size: int = 320) -> Synthet
         region[:] = feather * small + (1.0 - feather) * region
         labels[y0 : y0 + h, x0 : x0 + w][binary] = label
         drawn.append((category_id, label, (x0, y0, x0 + w, y0 + h), int(binary.sum())))
-    canvas += rng.uniform(1.0, 4.0) * rng.standard_normal(canvas.shape, dtype=np.float32)
-    image = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
-
-    visible = np.bincount(labels.ravel(), minlength=count + 1)
-    instances = []
-    for category_id, label, box, full_area in drawn:
-        annotated = visible[label] >= MIN_VISIBLE_FRACTION * full_area
-        if annotated:
-            ys, xs = np.nonzero(labels[box[1] : box[3], box[0] : box[2]] == label)
-            annotated = min(np.ptp(xs) + 1, np.ptp(ys) + 1) >= MIN_VISIBLE_SIDE
-        instances.append(
-            SyntheticInstance(category_id, label, box, full_area, int(visible[label]), annotated)
-        )
-    return SyntheticSample(image, labels, instances)
+    return annotated_sample(noisy_uint8(rng, canvas, 1.0, 4.0), labels, drawn)
 
 
 def generate_copypaste_dataset(
     out_dir, num_train: int = 200, num_val: int = 100, image_size: int = 320, seed: int = 0
 ) -> Dict[str, str]:
-    """Write the copy-paste set (or find it already written with the same parameters).
-
-    Args:
-        out_dir: directory to write into (created if missing).
-        num_train: images of the box-only train split (also written with masks).
-        num_val: images of the val split (exact masks).
-        image_size: side of the square RGB images, pixels (>= 64).
-        seed: the set's seed; the same parameters give byte-identical files.
-
-    Returns:
-        Paths as str: "train_json" (box-only), "train_masks_json", "train_images", "val_json",
-        "val_images", "meta".
-    """
-    if image_size < 64:
-        raise ValueError(f"image_size must be >= 64 pixels, got {image_size}")
-    if num_train < 0 or num_val < 0:
-        raise ValueError(f"image counts must be >= 0, got {num_train} and {num_val}")
-    meta = {
-        "generator": "copypaste",
-        "generator_version": GENERATOR_VERSION,
-        "num_train": int(num_train),
-        "num_val": int(num_val),
-        "image_size": int(image_size),
-        "seed": int(seed),
-    }
-
-    def write(out: Path) -> Dict[str, str]:
-        paths = {}
-        for split, num, box_only in (("train", num_train, True), ("val", num_val, False)):
-            samples = (render_copypaste(sample_rng(seed, split, k), image_size) for k in range(num))
-            args = (CATEGORIES, "box2mask copy-paste of real cut-outs", GENERATOR_VERSION, box_only)
-            paths.update(write_split(out, split, samples, *args))
-        return paths
-
-    expected = ("train_json", "train_masks_json", "train_images", "val_json", "val_images")
-    return generate_cached(out_dir, meta, write, expected)
+    """Write the copy-paste set, or find it written: see ``writer.generate_train_val``."""
+    args = (CATEGORIES, _DESCRIPTION, GENERATOR_VERSION, num_train, num_val, image_size, seed)
+    return generate_train_val(out_dir, "copypaste", render_copypaste, *args)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--num-train", type=int, default=200)
-    parser.add_argument("--num-val", type=int, default=100)
-    parser.add_argument("--size", type=int, default=320, help="image side, pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    paths = generate_copypaste_dataset(args.out, args.num_train, args.num_val, args.size, args.seed)
-    print(describe(paths))
+main = functools.partial(train_val_cli, generate_copypaste_dataset, __doc__)
 
 
 if __name__ == "__main__":

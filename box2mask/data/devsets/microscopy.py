@@ -24,22 +24,15 @@ CLI::
 
     python -m box2mask.data.devsets.microscopy --out DIR [--num-train 200 --num-val 100]
 """
-import argparse
+import functools
 import math
-from pathlib import Path
 from typing import Dict
 
 import cv2
 import numpy as np
 
-from ..synthetic import (
-    MIN_VISIBLE_FRACTION,
-    MIN_VISIBLE_SIDE,
-    SyntheticInstance,
-    SyntheticSample,
-    sample_rng,
-)
-from .writer import describe, generate_cached, write_split
+from ..synthetic import SyntheticSample, annotated_sample, fill_polygon
+from .writer import generate_train_val, train_val_cli
 
 __all__ = ["CATEGORIES", "generate_microscopy_dataset", "render_microscopy"]
 
@@ -47,7 +40,6 @@ CATEGORIES = ({"id": 1, "name": "nucleus", "supercategory": "cell"},)
 GENERATOR_VERSION = 1
 _DESCRIPTION = "box2mask microscopy-style nuclei"
 _REFERENCE_SIZE = 320
-_SUBPIXEL_SHIFT = 4
 
 
 def _nucleus_polygon(rng, radius, n=48):
@@ -115,8 +107,7 @@ def render_microscopy(rng: np.random.Generator, image_size: int = 320) -> Synthe
         radius = float(np.clip(mean_radius * rng.uniform(0.7, 1.35), 6.0 * scale, 22.0 * scale))
         pts = _nucleus_polygon(rng, radius) + np.array([cx, cy])
         layer = np.zeros((s, s), np.uint8)
-        fixed = np.round(pts * (1 << _SUBPIXEL_SHIFT)).astype(np.int32)
-        cv2.fillPoly(layer, [fixed], 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_SHIFT)
+        fill_polygon(layer, pts)
         mask = layer.astype(bool)
         brightness = rng.uniform(0.35, 1.0)
         ys, xs = np.nonzero(mask)
@@ -133,7 +124,7 @@ def render_microscopy(rng: np.random.Generator, image_size: int = 320) -> Synthe
         band = cv2.dilate(layer, kernel).astype(bool) & ~mask
         halo[band] = np.maximum(halo[band], brightness * rng.uniform(0.12, 0.3))
         labels[mask] = label
-        drawn.append((label, (x0, y0, x1, y1), int(mask.sum())))
+        drawn.append((1, label, (x0, y0, x1, y1), int(mask.sum())))
 
     halo[labels > 0] = 0.0
     halo = cv2.GaussianBlur(halo, (0, 0), max(1.0, 2.0 * scale))
@@ -151,75 +142,18 @@ def render_microscopy(rng: np.random.Generator, image_size: int = 320) -> Synthe
     counts = rng.poisson(np.maximum(image, 0.0) * photons).astype(np.float32)
     grey = counts * (215.0 / photons) + rng.normal(0.0, 1.5, (s, s)).astype(np.float32)
     grey = np.clip(np.round(grey), 0, 255).astype(np.uint8)
-
-    visible = np.bincount(labels.ravel(), minlength=len(drawn) + 1)
-    instances = []
-    for label, box, full_area in drawn:
-        annotated = visible[label] >= MIN_VISIBLE_FRACTION * full_area
-        if annotated:
-            ys, xs = np.nonzero(labels[box[1] : box[3], box[0] : box[2]] == label)
-            annotated = min(np.ptp(xs) + 1, np.ptp(ys) + 1) >= MIN_VISIBLE_SIDE
-        instances.append(
-            SyntheticInstance(1, label, box, full_area, int(visible[label]), bool(annotated))
-        )
-    return SyntheticSample(np.repeat(grey[..., None], 3, axis=2), labels, instances)
+    return annotated_sample(np.repeat(grey[..., None], 3, axis=2), labels, drawn)
 
 
 def generate_microscopy_dataset(
     out_dir, num_train: int = 200, num_val: int = 100, image_size: int = 320, seed: int = 0
 ) -> Dict[str, str]:
-    """Write the microscopy-style set (or find it already written with the same parameters).
-
-    Args:
-        out_dir: directory to write into (created if missing).
-        num_train: images of the box-only train split (also written with masks).
-        num_val: images of the val split (exact masks).
-        image_size: side of the square images, pixels (>= 64).
-        seed: the set's seed; the same parameters give byte-identical files.
-
-    Returns:
-        Paths as str: "train_json" (box-only), "train_masks_json", "train_images", "val_json",
-        "val_images", "meta".
-    """
-    if image_size < 64:
-        raise ValueError(f"image_size must be >= 64 pixels, got {image_size}")
-    if num_train < 0 or num_val < 0:
-        raise ValueError(f"image counts must be >= 0, got {num_train} and {num_val}")
-    meta = {
-        "generator": "microscopy",
-        "generator_version": GENERATOR_VERSION,
-        "num_train": int(num_train),
-        "num_val": int(num_val),
-        "image_size": int(image_size),
-        "seed": int(seed),
-    }
-
-    def write(out: Path) -> Dict[str, str]:
-        paths = {}
-        for split, num, box_only in (("train", num_train, True), ("val", num_val, False)):
-            samples = (
-                render_microscopy(sample_rng(seed, split, k), image_size) for k in range(num)
-            )
-            args = (CATEGORIES, _DESCRIPTION, GENERATOR_VERSION, box_only)
-            paths.update(write_split(out, split, samples, *args))
-        return paths
-
-    expected = ("train_json", "train_masks_json", "train_images", "val_json", "val_images")
-    return generate_cached(out_dir, meta, write, expected)
+    """Write the microscopy-style set, or find it written: see ``writer.generate_train_val``."""
+    args = (CATEGORIES, _DESCRIPTION, GENERATOR_VERSION, num_train, num_val, image_size, seed)
+    return generate_train_val(out_dir, "microscopy", render_microscopy, *args)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--num-train", type=int, default=200)
-    parser.add_argument("--num-val", type=int, default=100)
-    parser.add_argument("--size", type=int, default=320, help="image side, pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    paths = generate_microscopy_dataset(
-        args.out, args.num_train, args.num_val, args.size, args.seed
-    )
-    print(describe(paths))
+main = functools.partial(train_val_cli, generate_microscopy_dataset, __doc__)
 
 
 if __name__ == "__main__":

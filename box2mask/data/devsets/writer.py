@@ -11,10 +11,17 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Sequence
 
 import cv2
+import numpy as np
 
-from ..synthetic import SyntheticSample, sample_annotations
+from ..synthetic import (
+    SyntheticSample,
+    check_set_size,
+    sample_annotations,
+    sample_rng,
+    train_val_arguments,
+)
 
-__all__ = ["describe", "generate_cached", "write_split"]
+__all__ = ["describe", "generate_cached", "generate_train_val", "train_val_cli", "write_split"]
 
 
 def _coco(categories, images, annotations, description, version):
@@ -110,6 +117,56 @@ def generate_cached(
     return {**paths, "meta": str(meta_file)}
 
 
+def generate_train_val(
+    out_dir,
+    generator: str,
+    render: Callable[[np.random.Generator, int], SyntheticSample],
+    categories: Sequence[dict],
+    description: str,
+    version: int,
+    num_train: int,
+    num_val: int,
+    image_size: int,
+    seed: int,
+) -> Dict[str, str]:
+    """Write (or find already written) a box-only train split, also with masks, and a val split
+    with masks; image ``k`` of a split is ``render(sample_rng(seed, split, k), image_size)``.
+
+    Args:
+        out_dir: directory to write into (created if missing).
+        generator: the set's name in ``meta.json``.
+        render: draws one sample: [S, S, 3] uint8 image, [S, S] int32 labels.
+        categories, description, version: as in ``write_split``.
+        num_train, num_val: images per split (>= 0).
+        image_size: side S of the square images, pixels (>= 64).
+        seed: the set's seed; the same parameters give byte-identical files.
+
+    Returns:
+        Paths as str: "train_json" (box-only), "train_masks_json", "train_images", "val_json",
+        "val_images", "meta".
+    """
+    check_set_size(num_train, num_val, image_size)
+    meta = {
+        "generator": generator,
+        "generator_version": version,
+        "num_train": int(num_train),
+        "num_val": int(num_val),
+        "image_size": int(image_size),
+        "seed": int(seed),
+    }
+
+    def write(out: Path) -> Dict[str, str]:
+        paths = {}
+        for split, num, box_only in (("train", num_train, True), ("val", num_val, False)):
+            samples = (render(sample_rng(seed, split, k), image_size) for k in range(num))
+            args = (categories, description, version, box_only)
+            paths.update(write_split(out, split, samples, *args))
+        return paths
+
+    expected = ("train_json", "train_masks_json", "train_images", "val_json", "val_images")
+    return generate_cached(out_dir, meta, write, expected)
+
+
 def _expected_paths(out: Path, expected: Sequence[str]) -> Dict[str, str]:
     """The paths ``write_split`` gives for the keys ``expected`` in ``out``."""
     paths = {}
@@ -138,3 +195,10 @@ def describe(paths: Dict[str, str]) -> str:
             f"{len(coco['annotations'])} instances ({per_class})"
         )
     return "\n".join(lines)
+
+
+def train_val_cli(generate: Callable[..., Dict[str, str]], doc: str, argv=None):
+    """Run ``generate(out, num_train, num_val, size, seed)`` from the command line ``argv`` (see
+    ``train_val_arguments``) and print what it wrote."""
+    args = train_val_arguments(doc, num_val=100).parse_args(argv)
+    print(describe(generate(args.out, args.num_train, args.num_val, args.size, args.seed)))
