@@ -108,16 +108,22 @@ def test_prepare_train_evaluate_export(tmp_path, testbeds_under):
                                  "DATALOADER.FILTER_EMPTY_ANNOTATIONS", "False",
                                  "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64",
                                  "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "64",
-                                 "MODEL.BOX2MASK_C.SCORE_THRESH", "0.0")
+                                 # an untrained model: keep every candidate and its mask
+                                 "MODEL.BOX2MASK_C.SCORE_THRESH", "0.0",
+                                 "MODEL.BOX2MASK_C.UPDATE_THRESH", "0.0",
+                                 "MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD", "0.0")
     # val holds one non-difficult plane: only its class is scored
     assert set(results["dota"]) == {"mAP", "AP-plane"}
     assert 0 <= results["dota"]["mAP"] <= 100
     task1 = run / "inference/dota_val/task1"
     assert sorted(p.name for p in task1.iterdir()) == sorted(
         f"Task1_{c}.txt" for c in DOTA_CLASSES)
-    for line in (task1 / "Task1_plane.txt").read_text().splitlines():
+    lines = [line for p in task1.iterdir() for line in p.read_text().splitlines()]
+    assert lines  # oriented boxes of the masks, on the full image's coordinates
+    for line in lines:
         image, score, *corners = line.split()
         assert image == "P0003" and 0 <= float(score) <= 1 and len(corners) == 8
+        assert all(0 <= float(v) <= 100 for v in corners)
 
     exported = tmp_path / "exported"
     export.main(["--predictions", str(run / "inference/dota_val/coco_instances_results.json"),
