@@ -6,13 +6,14 @@ set-up, and train / evaluate.
     python train_net.py --config-file CFG --register-coco mine train.json images/ \\
         DATASETS.TRAIN "('mine',)" MODEL.BOX2MASK.NUM_CLASSES 3
 """
+import hashlib
 import json
 import logging
+import math
 import os
 
 import detectron2.utils.comm as comm
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import default_argument_parser, default_setup
@@ -20,29 +21,48 @@ from detectron2.evaluation import verify_results
 
 from ..config import add_box2mask_config
 from ..data import register_box_coco
+from .checkpoint import Box2MaskCheckpointer
 from .trainer import Trainer
 
 __all__ = [
     "add_register_coco_argument",
     "argument_parser",
     "check_num_classes",
+    "check_weights_loaded",
+    "default_output_dir",
     "main",
     "register_coco_sets",
     "setup",
+    "strict_json",
 ]
 
 
 def setup(args):
+    """The config of ``args``; when the command line changes the data sets but not
+    ``OUTPUT_DIR``, the output folder is :func:`default_output_dir` (one per data set)."""
     register_coco_sets(args.register_coco)
     cfg = get_cfg()
     add_box2mask_config(cfg)
     cfg.merge_from_file(args.config_file)
+    config_sets = (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST)
     cfg.merge_from_list(args.opts)
+    if "OUTPUT_DIR" not in args.opts[::2] and (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST) != config_sets:
+        cfg.OUTPUT_DIR = default_output_dir(cfg)
     if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
+
+
+def default_output_dir(cfg) -> str:
+    """``<config's OUTPUT_DIR>/<training sets>-<hash>``, the hash of the sets' names and json
+    files (absolute paths): two runs on different data never share a folder."""
+    names = (*cfg.DATASETS.TRAIN, "|", *cfg.DATASETS.TEST)
+    files = [os.path.abspath(f) for n in names if (f := MetadataCatalog.get(n).get("json_file"))]
+    digest = hashlib.sha1("\n".join((*names, *files)).encode()).hexdigest()[:8]
+    stem = "+".join(cfg.DATASETS.TRAIN or cfg.DATASETS.TEST)
+    return os.path.join(cfg.OUTPUT_DIR, f"{stem}-{digest}")
 
 
 def check_num_classes(cfg, eval_only: bool = False) -> None:
@@ -64,9 +84,9 @@ def main(args):
     check_num_classes(cfg, args.eval_only)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        checkpointer = Box2MaskCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        check_weights_loaded(checkpointer, cfg.MODEL.WEIGHTS)
         results = Trainer.test(cfg, model)
     else:
         trainer = Trainer(cfg)
@@ -75,10 +95,34 @@ def main(args):
         results = getattr(trainer, "_last_eval_results", {})  # set by the final EvalHook
     if comm.is_main_process() and results:
         verify_results(cfg, results)
-        with open(os.path.join(cfg.OUTPUT_DIR, "final_results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        logging.getLogger("box2mask").info(f"Wrote {cfg.OUTPUT_DIR}/final_results.json")
+        path = os.path.join(cfg.OUTPUT_DIR, "final_results.json")
+        with open(path, "w") as f:
+            json.dump(strict_json(results), f, indent=2, allow_nan=False)
+        logging.getLogger("box2mask").info(f"Wrote {path}")
     return results
+
+
+def check_weights_loaded(checkpointer: Box2MaskCheckpointer, weights: str) -> None:
+    """Refuse to evaluate a model that its weights did not mostly fill (another model's
+    checkpoint, or none: a random model's AP is no result)."""
+    if checkpointer.loaded * 2 < checkpointer.expected:
+        raise ValueError(
+            f"--eval-only: {checkpointer.loaded} of the model's {checkpointer.expected} "
+            f"parameters and buffers were loaded from MODEL.WEIGHTS {weights!r} (or the last "
+            "checkpoint with --resume); give the weights of this model"
+        )
+
+
+def strict_json(value):
+    """``value`` with every NaN or infinite float replaced by None (strict JSON; detectron2
+    reports the AP of a class without ground truth as NaN)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def add_register_coco_argument(parser):
