@@ -61,3 +61,78 @@ def test_num_classes_mismatch_names_the_data_set(coco_set, tmp_path):
     with pytest.raises(ValueError, match="data set 'tn_bad' has 2 classes"):
         _run(tmp_path / "bad", json_path, image_dir, "MODEL.BOX2MASK.NUM_CLASSES", "5",
              name="tn_bad")
+
+
+def _strict_load(path):
+    def refuse(name):
+        raise ValueError(f"{path} holds {name}: not strict JSON")
+
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+def test_validation_set_without_masks_evaluates_boxes(tmp_path):
+    from conftest import write_coco_set
+
+    json_path, image_dir = write_coco_set(tmp_path, with_masks=False)
+    # an untrained model that predicts instances (pycocotools failed on them without masks)
+    results = _run(tmp_path / "run", json_path, image_dir, "MODEL.BOX2MASK_C.PRIOR_PROB", "0.5",
+                   "MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD", "0.5", name="tn_boxes_only")
+    assert json.loads((tmp_path / "run/inference/tn_boxes_only/coco_instances_results.json")
+                      .read_text())
+    assert "bbox" in results and "segm" not in results
+    assert "AP" in _strict_load(tmp_path / "run/final_results.json")["bbox"]
+
+
+def test_eval_only_refuses_weights_of_another_model_or_none(coco_set, tmp_path):
+    json_path, image_dir = coco_set
+    other = tmp_path / "other.pth"
+    torch.save({"model": {"pixel_decoder.weight": torch.zeros(3)}}, other)
+    for weights in (str(other), ""):
+        with pytest.raises(ValueError, match="0 of the model's .* were loaded from MODEL.WEIGHTS"):
+            _run(tmp_path / "eval", json_path, image_dir, "--eval-only", "MODEL.WEIGHTS", weights,
+                 name="tn_eval_refuse")
+    assert not (tmp_path / "eval/final_results.json").exists()
+
+
+def test_final_results_are_strict_json():
+    from box2mask.engine import strict_json
+
+    results = {"segm": {"AP": 1.5, "AP-b": float("nan"), "AR": [float("inf"), 2]}}
+    assert strict_json(results) == {"segm": {"AP": 1.5, "AP-b": None, "AR": [None, 2]}}
+
+
+def test_default_output_dir_per_data_set(coco_set, tmp_path):
+    from conftest import write_coco_set
+
+    from box2mask.engine import load_config
+
+    json_path, image_dir = coco_set
+    other_json, other_images = write_coco_set(tmp_path / "other")
+    base = ["--config-file", str(ROOT / "configs/demo/box2mask_c_effnet_lite0.yaml"), *TINY]
+    dirs = []
+    for name, json_file, images in (("tn_dir_a", json_path, image_dir),
+                                    ("tn_dir_b", other_json, other_images)):
+        args = train_net.argument_parser().parse_args(
+            [*base[:2], "--register-coco", name, str(json_file), str(images), *base[2:],
+             "DATASETS.TRAIN", f"('{name}',)", "DATASETS.TEST", f"('{name}',)"])
+        dirs.append(load_config(args).OUTPUT_DIR)
+    assert dirs[0] != dirs[1]
+    assert all(Path(d).parent == Path("output/demo/box2mask_c_effnet_lite0") for d in dirs)
+    assert Path(dirs[0]).name.startswith("tn_dir_a-")
+    # the config's own data sets keep the config's folder
+    args = train_net.argument_parser().parse_args(base)
+    assert load_config(args).OUTPUT_DIR == "output/demo/box2mask_c_effnet_lite0"
+
+
+def test_resume_refuses_a_checkpoint_of_other_classes(coco_set, tmp_path):
+    json_path, image_dir = coco_set
+    out = tmp_path / "shared"
+    _run(out, json_path, image_dir, "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()",
+         name="tn_classes_a")
+    data = json.loads(json_path.read_text())
+    data["categories"] = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
+    renamed = tmp_path / "renamed.json"
+    renamed.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"trained on the classes \[\['a', 'b'\]\]"):
+        _run(out, renamed, image_dir, "--resume", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()",
+             max_iter=4, name="tn_classes_b")

@@ -7,6 +7,7 @@ from .cli import (
     check_num_classes,
     check_weights_loaded,
     default_output_dir,
+    load_config,
     main,
     register_coco_sets,
     setup,

@@ -30,6 +30,7 @@ __all__ = [
     "check_num_classes",
     "check_weights_loaded",
     "default_output_dir",
+    "load_config",
     "main",
     "register_coco_sets",
     "setup",
@@ -37,9 +38,10 @@ __all__ = [
 ]
 
 
-def setup(args):
-    """The config of ``args``; when the command line changes the data sets but not
-    ``OUTPUT_DIR``, the output folder is :func:`default_output_dir` (one per data set)."""
+def load_config(args):
+    """The frozen config of ``args`` (the sets of ``--register-coco`` registered); when the
+    command line changes the data sets but not ``OUTPUT_DIR``, the output folder is
+    :func:`default_output_dir` (one per data set)."""
     register_coco_sets(args.register_coco)
     cfg = get_cfg()
     add_box2mask_config(cfg)
@@ -51,6 +53,12 @@ def setup(args):
     if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()
+    return cfg
+
+
+def setup(args):
+    """:func:`load_config` and detectron2's ``default_setup`` (output folder, logs, seed)."""
+    cfg = load_config(args)
     default_setup(cfg, args)
     return cfg
 

@@ -44,9 +44,15 @@ def build_evaluator(cfg, dataset_name: str, output_folder=None) -> DatasetEvalua
             f"data set '{dataset_name}' has evaluator_type {evaluator_type!r}; build_evaluator "
             "knows 'coco', 'voc_instance', 'isaid', 'rects' and 'dota'"
         )
+    with_masks = evaluator_type != "rects" and _has_masks(dataset_name)
+    if evaluator_type == "voc_instance" and not with_masks:
+        raise ValueError(
+            f"data set '{dataset_name}': VOC instance evaluation needs a 'segmentation' in "
+            "every annotation"
+        )
     coco = COCOEvaluator(
         dataset_name,
-        tasks=("bbox",) if evaluator_type == "rects" else ("bbox", "segm"),
+        tasks=("bbox", "segm") if with_masks else ("bbox",),
         output_dir=output_folder,
         use_fast_impl=HAS_FAST_COCO_EVAL,
     )
