@@ -30,12 +30,10 @@ bench: setup
 	$(PY) benchmarks/accuracy.py --only $(BENCH_RUNS) --iters $(BENCH_C_ITERS) \
 		--t-iters $(BENCH_T_ITERS) --output output/benchmarks/accuracy_cpu_schedule
 
-# On a machine with a CUDA GPU (a few minutes): build with the CUDA kernels (a CPU-only build is
-# removed first, since an up-to-date extension is not rebuilt), then the `cuda` tests, the op
+# On a machine with a CUDA GPU (a few minutes): build with the CUDA kernels (scripts/setup.sh
+# rebuilds in full when the CUDA mode changes), then the `cuda` tests, the op
 # benchmarks, a 200-iteration demo training and the inference latency on the GPU, as one table
 # in output/gpu_check.md.
 gpu-check:
-	$(PY) -c "import box2mask.ops as o; raise SystemExit(not o.cuda_built())" 2>/dev/null \
-		|| rm -f box2mask/_C*.so
 	FORCE_CUDA=1 $(MAKE) setup
 	$(PY) benchmarks/gpu_check.py

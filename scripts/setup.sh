@@ -40,6 +40,14 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$deps_hash" ]; then
 fi
 
 echo "[setup] building box2mask._C (CUDA_HOME=${CUDA_HOME:-none}, FORCE_CUDA=${FORCE_CUDA:-auto})"
-"$PY" setup.py -q build_ext --inplace 2>&1 | { grep -v "^WARNING\|^running\|UserWarning\|warnings.warn\|^$" || true; }
+# build_ext skips an extension newer than its sources: rebuild in full when the CUDA mode changes.
+MODE_STAMP=.venv/.box2mask-build-mode
+mode="FORCE_CUDA=${FORCE_CUDA:-auto}"
+force=()
+if [ "$(cat "$MODE_STAMP" 2>/dev/null)" != "$mode" ]; then
+  force=(--force)
+fi
+"$PY" setup.py -q build_ext --inplace "${force[@]}" 2>&1 | { grep -v "^WARNING\|^running\|UserWarning\|warnings.warn\|^$" || true; }
 test "${PIPESTATUS[0]}" -eq 0
+echo "$mode" > "$MODE_STAMP"
 "$PY" -c "import box2mask, box2mask.ops as ops; print('[setup] ok: box2mask', box2mask.__version__, '| CUDA kernels built:', ops.cuda_built())"
