@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 
-from box2mask.data.testbeds.dota import convert_dota
+from box2mask.data.testbeds import convert_dota
 
 
 def main(argv=None):

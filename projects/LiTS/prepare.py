@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 
-from box2mask.data.testbeds.lits import convert_lits
+from box2mask.data.testbeds import convert_lits
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ import argparse
 import logging
 import os
 
-from box2mask.data.testbeds.rects import convert_rects
+from box2mask.data.testbeds import convert_rects
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ The converters read official downloads and write ``OUT/{train,val}.json`` (COCO 
 import json
 import os
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -75,3 +75,26 @@ def write_coco_json(path: Path, images: List[dict], annotations: Optional[List[d
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
+
+
+def held_out_split(names: List[str], val_fraction: float, path: Path) -> Dict[str, List[str]]:
+    """``{"train": [...], "val": [...]}`` of ``names``: the split stored at ``path`` if there is
+    one (its names must all be in ``names``), else a fraction drawn with seed 0 (at least one
+    name on each side when there are two or more), then stored at ``path``."""
+    if path.exists():
+        split = json.loads(path.read_text())
+        missing = set(split["train"]) | set(split["val"])
+        missing -= set(names)
+        if missing:
+            raise ValueError(f"{path}: names {len(missing)} entries that are not in the raw "
+                             f"folder, e.g. {sorted(missing)[0]!r}")
+        return split
+    order = np.random.default_rng(0).permutation(len(names))
+    count = int(round(val_fraction * len(names)))
+    if val_fraction > 0 and len(names) > 1:
+        count = min(max(count, 1), len(names) - 1)
+    val = sorted(names[i] for i in order[:count])
+    split = {"train": sorted(set(names) - set(val)), "val": val}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(split, indent=1))
+    return split

@@ -24,8 +24,7 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from .common import categories, instance_annotation, require, write_coco_json
-from .rects import held_out_split
+from .common import categories, held_out_split, instance_annotation, require, write_coco_json
 
 __all__ = ["LITS_CLASSES", "convert_lits", "find_lits_volumes", "hu_window"]
 

@@ -24,9 +24,9 @@ import pycocotools.mask as mask_util
 from PIL import Image
 from tqdm import tqdm
 
-from .common import categories, link_image, require, write_coco_json
+from .common import categories, held_out_split, link_image, require, write_coco_json
 
-__all__ = ["RECTS_CLASSES", "convert_rects", "held_out_split", "read_rects_lines"]
+__all__ = ["RECTS_CLASSES", "convert_rects", "read_rects_lines"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +54,6 @@ def read_rects_lines(json_path: Path) -> List[dict]:
         lines.append({"polygon": np.asarray(points, np.float64).reshape(4, 2),
                       "ignore": bool(line.get("ignore", 0))})
     return lines
-
-
-def held_out_split(names: List[str], val_fraction: float, path: Path) -> Dict[str, List[str]]:
-    """``{"train": [...], "val": [...]}`` of ``names``: the split stored at ``path`` if there is
-    one (its names must all be in ``names``), else a fraction drawn with seed 0 (at least one
-    name on each side when there are two or more), then stored at ``path``."""
-    if path.exists():
-        split = json.loads(path.read_text())
-        missing = set(split["train"]) | set(split["val"])
-        missing -= set(names)
-        if missing:
-            raise ValueError(f"{path}: names {len(missing)} entries that are not in the raw "
-                             f"folder, e.g. {sorted(missing)[0]!r}")
-        return split
-    order = np.random.default_rng(0).permutation(len(names))
-    count = int(round(val_fraction * len(names)))
-    if val_fraction > 0 and len(names) > 1:
-        count = min(max(count, 1), len(names) - 1)
-    val = sorted(names[i] for i in order[:count])
-    split = {"train": sorted(set(names) - set(val)), "val": val}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(split, indent=1))
-    return split
 
 
 def convert_rects(rects_root, out, val_fraction: float = 0.1) -> Dict[str, int]:

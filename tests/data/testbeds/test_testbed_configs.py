@@ -1,4 +1,5 @@
-"""The VOC, COCO and iSAID configs load and name registered data sets of their testbed."""
+"""The VOC, COCO, iSAID, LiTS, ReCTS and DOTA configs load and name registered data sets of
+their testbed."""
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from box2mask import add_box2mask_config
 from box2mask.data.testbeds import TESTBED_SPLITS
 
-CONFIGS = sorted(str(p) for d in ("voc", "coco", "isaid")
+CONFIGS = sorted(str(p) for d in ("voc", "coco", "isaid", "lits", "rects", "dota")
                  for p in (Path(__file__).parents[3] / "configs" / d).glob("*.yaml"))
 
 
