@@ -17,7 +17,7 @@ from pathlib import Path
 import pycocotools.mask as mask_util
 from tqdm import tqdm
 
-from .common import require, write_coco_json
+from .common import require, splits_to_write, write_coco_json
 
 __all__ = ["convert_coco", "segmentation_to_rle"]
 
@@ -66,12 +66,10 @@ def convert_coco(coco_root, out, test_dev: bool = False) -> dict:
     """
     root, out = Path(coco_root), Path(out)
     written = {}
-    for split in ("train", "val", "test-dev") if test_dev else ("train", "val"):
+    splits = ("train", "val", "test-dev") if test_dev else ("train", "val")
+    for split in splits_to_write(out, splits):
         ann_file, folder = SPLITS[split]
         json_path = out / f"{split}.json"
-        if json_path.exists():
-            logger.info(f"{json_path} exists: skipped")
-            continue
         raw_json = root / "annotations" / ann_file
         data = _load(raw_json)
         image_dir = require(root / folder, f"images of {ann_file}")

@@ -4,12 +4,16 @@ The converters read official downloads and write ``OUT/{train,val}.json`` (COCO 
 ``OUT/images/``; they never write inside the raw folders.
 """
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_util
+from PIL import Image
+
+logger = logging.getLogger(__name__)
 
 
 def require(path, what: str) -> Path:
@@ -47,6 +51,46 @@ def instance_annotation(mask: np.ndarray, category_id: int, with_mask: bool) -> 
     if with_mask:
         ann["segmentation"] = encode_mask(mask)
     return ann
+
+
+def splits_to_write(out: Path, splits: Iterable[str]) -> Iterator[str]:
+    """The splits whose ``out/<split>.json`` does not exist (checked as each is reached); each
+    one that exists is logged as skipped."""
+    for split in splits:
+        json_path = out / f"{split}.json"
+        if json_path.exists():
+            logger.info(f"{json_path} exists: skipped")
+        else:
+            yield split
+
+
+class PatchWriter:
+    """Writes crops of one source image, opened at the first crop that is not on disk yet;
+    each crop is saved under a temporary name first, so that an interrupted run leaves no
+    partial image behind. A context manager (the source is closed on exit)."""
+
+    def __init__(self, src: Path):
+        self.src = src
+        self._image = None
+
+    def write(self, window: Tuple[int, int, int, int], dst: Path) -> None:
+        """Save the crop ``window`` ``(x0, y0, x1, y1)`` (end exclusive) of the source as
+        ``dst`` unless ``dst`` exists already."""
+        if dst.exists():
+            return
+        if self._image is None:
+            self._image = Image.open(self.src)
+        tmp = dst.with_name(f"{dst.stem}.tmp{dst.suffix}")
+        self._image.crop(tuple(window)).save(tmp)
+        os.replace(tmp, dst)
+
+    def __enter__(self) -> "PatchWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._image is not None:
+            self._image.close()
+            self._image = None
 
 
 def link_image(src: Path, dst: Path) -> None:

@@ -18,7 +18,6 @@ with the horizontal box of its polygon clipped to the patch. Both ``train.json``
 (:class:`box2mask.evaluation.DOTAEvaluator`).
 """
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -28,7 +27,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .common import categories, link_image, require, write_coco_json
+from .common import (
+    PatchWriter, categories, link_image, require, splits_to_write, write_coco_json,
+)
 
 __all__ = ["DOTA_CLASSES", "convert_dota", "dota_windows", "parse_dota_labels"]
 
@@ -121,35 +122,29 @@ def _convert_split(root: Path, out: Path, split: str, patch: int, overlap: int) 
     for src in tqdm(files, desc=f"DOTA {split}"):
         with Image.open(src) as im:
             width, height = im.size
-        source = None
-        for window in dota_windows(height, width, patch, overlap):
-            x0, y0, x1, y1 = window
-            dst = out / "images" / f"{src.stem}__1.0__{x0}___{y0}.png"
-            if (x1 - x0, y1 - y0) == (width, height):
-                link_image(src, dst)
-            elif not dst.exists():
-                if source is None:
-                    source = Image.open(src)
-                tmp = dst.with_name(f"{dst.stem}.tmp.png")
-                source.crop(window).save(tmp)
-                os.replace(tmp, dst)
-            image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": dst.name, "height": y1 - y0,
-                           "width": x1 - x0, "source": src.stem, "x0": x0, "y0": y0})
-            for obj in labels[src.stem]:
-                fraction, visible = _clip(obj["polygon"], window)
-                if fraction <= KEEP_FRACTION:
-                    cut += fraction > 0
-                    continue
-                (bx0, by0), (bx1, by1) = visible.min(0), visible.max(0)
-                annotations.append({
-                    "image_id": image_id, "category_id": class_id[obj["name"]],
-                    "bbox": [bx0 - x0, by0 - y0, bx1 - bx0, by1 - by0],
-                    "area": fraction * float(cv2.contourArea(
-                        obj["polygon"].astype(np.float32))),
-                    "iscrowd": 0, "difficult": obj["difficult"]})
-        if source is not None:
-            source.close()
+        with PatchWriter(src) as patches:
+            for window in dota_windows(height, width, patch, overlap):
+                x0, y0, x1, y1 = window
+                dst = out / "images" / f"{src.stem}__1.0__{x0}___{y0}.png"
+                if (x1 - x0, y1 - y0) == (width, height):
+                    link_image(src, dst)
+                else:
+                    patches.write(window, dst)
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": dst.name, "height": y1 - y0,
+                               "width": x1 - x0, "source": src.stem, "x0": x0, "y0": y0})
+                for obj in labels[src.stem]:
+                    fraction, visible = _clip(obj["polygon"], window)
+                    if fraction <= KEEP_FRACTION:
+                        cut += fraction > 0
+                        continue
+                    (bx0, by0), (bx1, by1) = visible.min(0), visible.max(0)
+                    annotations.append({
+                        "image_id": image_id, "category_id": class_id[obj["name"]],
+                        "bbox": [bx0 - x0, by0 - y0, bx1 - bx0, by1 - by0],
+                        "area": fraction * float(cv2.contourArea(
+                            obj["polygon"].astype(np.float32))),
+                        "iscrowd": 0, "difficult": obj["difficult"]})
     if cut:
         logger.warning(f"DOTA {split}: left out {cut} object parts with at most "
                        f"{KEEP_FRACTION:.0%} of their area in a patch")
@@ -168,10 +163,5 @@ def convert_dota(dota_root, out, patch: int = 1024, overlap: int = 200) -> Dict[
     if not 0 <= overlap < patch:
         raise ValueError(f"overlap must be in [0, patch), got overlap={overlap}, patch={patch}")
     root, out = Path(dota_root), Path(out)
-    written = {}
-    for split in ("train", "val"):
-        if (out / f"{split}.json").exists():
-            logger.info(f"{out / f'{split}.json'} exists: skipped")
-            continue
-        written[split] = _convert_split(root, out, split, patch, overlap)
-    return written
+    return {split: _convert_split(root, out, split, patch, overlap)
+            for split in splits_to_write(out, ("train", "val"))}

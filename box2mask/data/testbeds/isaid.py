@@ -14,17 +14,18 @@ categories differently: classes are matched by name to ``ISAID_CLASSES``.
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_util
-from PIL import Image
 from tqdm import tqdm
 
 from .coco import segmentation_to_rle
-from .common import categories, instance_annotation, link_image, require, write_coco_json
+from .common import (
+    PatchWriter, categories, instance_annotation, link_image, require, splits_to_write,
+    write_coco_json,
+)
 
 __all__ = ["ISAID_CLASSES", "convert_isaid", "patch_windows"]
 
@@ -111,39 +112,31 @@ def _convert_split(root: Path, out: Path, split: str, patch: int, overlap: int,
         instances = [(_local_mask(a["segmentation"], height, width, json_file, a["id"]),
                       class_of[a["category_id"]]) for a in by_image[entry["id"]]]
         stem = Path(entry["file_name"]).stem
-        source = None
-        for x0, y0, x1, y1 in windows:
-            if len(windows) == 1:
-                name = entry["file_name"]
-                link_image(src, out / "images" / name)
-            else:
-                name = f"{stem}_{y0}_{y1}_{x0}_{x1}.png"
-                dst = out / "images" / name
-                if not dst.exists():
-                    if source is None:
-                        source = Image.open(src)
-                    tmp = dst.with_name(f"{dst.stem}.tmp.png")
-                    source.crop((x0, y0, x1, y1)).save(tmp)
-                    os.replace(tmp, dst)
-            image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": name, "height": y1 - y0,
-                           "width": x1 - x0})
-            for (local, lx, ly), category in instances:
-                ix0, iy0 = max(lx, x0), max(ly, y0)
-                ix1, iy1 = min(lx + local.shape[1], x1), min(ly + local.shape[0], y1)
-                if ix1 <= ix0 or iy1 <= iy0:
-                    continue
-                visible = local[iy0 - ly:iy1 - ly, ix0 - lx:ix1 - lx]
-                count = int(visible.sum())
-                if count < min_pixels:
-                    dropped += count > 0
-                    continue
-                mask = np.zeros((y1 - y0, x1 - x0), bool)
-                mask[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = visible
-                ann = instance_annotation(mask, category, with_mask=split == "val")
-                annotations.append({**ann, "image_id": image_id})
-        if source is not None:
-            source.close()
+        with PatchWriter(src) as patches:
+            for x0, y0, x1, y1 in windows:
+                if len(windows) == 1:
+                    name = entry["file_name"]
+                    link_image(src, out / "images" / name)
+                else:
+                    name = f"{stem}_{y0}_{y1}_{x0}_{x1}.png"
+                    patches.write((x0, y0, x1, y1), out / "images" / name)
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": name, "height": y1 - y0,
+                               "width": x1 - x0})
+                for (local, lx, ly), category in instances:
+                    ix0, iy0 = max(lx, x0), max(ly, y0)
+                    ix1, iy1 = min(lx + local.shape[1], x1), min(ly + local.shape[0], y1)
+                    if ix1 <= ix0 or iy1 <= iy0:
+                        continue
+                    visible = local[iy0 - ly:iy1 - ly, ix0 - lx:ix1 - lx]
+                    count = int(visible.sum())
+                    if count < min_pixels:
+                        dropped += count > 0
+                        continue
+                    mask = np.zeros((y1 - y0, x1 - x0), bool)
+                    mask[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = visible
+                    ann = instance_annotation(mask, category, with_mask=split == "val")
+                    annotations.append({**ann, "image_id": image_id})
     if dropped:
         logger.warning(f"iSAID {split}: dropped {dropped} instance parts of fewer than "
                        f"{min_pixels} pixels in a patch")
@@ -163,10 +156,5 @@ def convert_isaid(isaid_root, out, patch: int = 800, overlap: int = 200,
     if not 0 <= overlap < patch:
         raise ValueError(f"overlap must be in [0, patch), got overlap={overlap}, patch={patch}")
     root, out = Path(isaid_root), Path(out)
-    written = {}
-    for split in ("train", "val"):
-        if (out / f"{split}.json").exists():
-            logger.info(f"{out / f'{split}.json'} exists: skipped")
-            continue
-        written[split] = _convert_split(root, out, split, patch, overlap, min_pixels)
-    return written
+    return {split: _convert_split(root, out, split, patch, overlap, min_pixels)
+            for split in splits_to_write(out, ("train", "val"))}

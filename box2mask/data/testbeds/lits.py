@@ -24,7 +24,9 @@ import nibabel as nib
 import numpy as np
 from tqdm import tqdm
 
-from .common import categories, held_out_split, instance_annotation, require, write_coco_json
+from .common import (
+    categories, held_out_split, instance_annotation, require, splits_to_write, write_coco_json,
+)
 
 __all__ = ["LITS_CLASSES", "convert_lits", "find_lits_volumes", "hu_window"]
 
@@ -131,11 +133,8 @@ def convert_lits(lits_root, out, window=(-100.0, 400.0), size: int = 640) -> Dic
     volumes = find_lits_volumes(lits_root)
     split = held_out_split(list(volumes), VAL_FRACTION, out / "split.json")
     written = {}
-    for name in ("train", "val"):
+    for name in splits_to_write(out, ("train", "val")):
         json_path = out / f"{name}.json"
-        if json_path.exists():
-            logger.info(f"{json_path} exists: skipped")
-            continue
         (out / "images").mkdir(parents=True, exist_ok=True)
         images, annotations = [], []
         for volume in tqdm(split[name], desc=f"LiTS {name}", unit="volume"):

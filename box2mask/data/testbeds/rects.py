@@ -24,7 +24,9 @@ import pycocotools.mask as mask_util
 from PIL import Image
 from tqdm import tqdm
 
-from .common import categories, held_out_split, link_image, require, write_coco_json
+from .common import (
+    categories, held_out_split, link_image, require, splits_to_write, write_coco_json,
+)
 
 __all__ = ["RECTS_CLASSES", "convert_rects", "read_rects_lines"]
 
@@ -75,11 +77,8 @@ def convert_rects(rects_root, out, val_fraction: float = 0.1) -> Dict[str, int]:
         raise FileNotFoundError(f"{image_dir}: no images")
     split = held_out_split(sorted(files), val_fraction, out / "split.json")
     written = {}
-    for name in ("train", "val"):
+    for name in splits_to_write(out, ("train", "val")):
         json_path = out / f"{name}.json"
-        if json_path.exists():
-            logger.info(f"{json_path} exists: skipped")
-            continue
         images, annotations, degenerate = [], [], 0
         for image_id, stem in enumerate(tqdm(split[name], desc=f"ReCTS {name}"), 1):
             src = files[stem]

@@ -32,6 +32,7 @@ from .common import (
     link_image,
     read_id_list,
     require,
+    splits_to_write,
     write_coco_json,
 )
 
@@ -116,11 +117,9 @@ def convert_voc_sbd(voc_root, sbd_root, out) -> dict:
     sbd_ids = set(read_id_list(sbd / "train.txt")) | set(read_id_list(sbd / "val.txt"))
     train_ids = sorted((sbd_ids | set(voc_train)) - set(voc_val))
     written = {}
-    for split, ids in (("train", train_ids), ("val", voc_val)):
-        json_path = out / f"{split}.json"
-        if json_path.exists():
-            logger.info(f"{json_path} exists: skipped")
-            continue
+    ids_of = {"train": train_ids, "val": voc_val}
+    for split in splits_to_write(out, ids_of):
+        ids, json_path = ids_of[split], out / f"{split}.json"
         images, annotations = [], []
         for image_id, name in enumerate(tqdm(ids, desc=f"VOC {split}"), 1):
             jpg = voc / "JPEGImages" / f"{name}.jpg"
