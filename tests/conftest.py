@@ -1,9 +1,11 @@
 import json
+import os
 
 import cv2
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
+from hypothesis import HealthCheck, settings
 
 
 def write_coco_set(root, with_masks=True):
@@ -51,3 +53,11 @@ def write_coco_set(root, with_masks=True):
 @pytest.fixture
 def coco_set(tmp_path):
     return write_coco_set(tmp_path)
+
+
+# hypothesis: a few examples per fuzz test by default; HYPOTHESIS_PROFILE=slow runs many more.
+settings.register_profile("default", max_examples=15, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile("slow", parent=settings.get_profile("default"), max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
