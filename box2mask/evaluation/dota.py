@@ -14,8 +14,6 @@ with at least one non-difficult object.
 """
 import contextlib
 import io
-import itertools
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -23,14 +21,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_util
-from detectron2.data import MetadataCatalog
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.evaluation.coco_evaluation import instances_to_coco_json
-from detectron2.utils import comm
-from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
 
 from ..data.testbeds.dota import parse_dota_labels
+from .coco_results import COCOResultsEvaluator
 from .rotated import mask_to_rotated_box, polygon_iou, rotated_nms
 
 __all__ = ["DOTAEvaluator", "dota_oriented_map", "merge_patch_results", "voc07_ap",
@@ -154,7 +148,7 @@ def load_patches(json_file) -> Tuple[Dict[int, Tuple[str, int, int]], Dict[int, 
     return patches, {c["id"]: c["name"] for c in coco.dataset["categories"]}
 
 
-class DOTAEvaluator(DatasetEvaluator):
+class DOTAEvaluator(COCOResultsEvaluator):
     """Task 1 of DOTA on a registered patch set written by ``projects/DOTA/prepare.py``.
 
     ``evaluate()`` writes ``output_dir/coco_instances_results.json`` (the patch predictions)
@@ -165,35 +159,17 @@ class DOTAEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, distributed: bool = True,
                  output_dir: Optional[str] = None):
-        json_file = PathManager.get_local_path(MetadataCatalog.get(dataset_name).json_file)
-        self._patches, self._class_names = load_patches(json_file)
+        super().__init__(dataset_name, distributed, output_dir)
+        self._patches, self._class_names = load_patches(self._json_file)
         self._category_ids = sorted(self._class_names)  # contiguous id → json id
-        self._label_dir = Path(json_file).with_name(f"{Path(json_file).stem}_labelTxt")
-        self._distributed = distributed
-        self._output_dir = output_dir
-        self._results: List[dict] = []
+        json_file = Path(self._json_file)
+        self._label_dir = json_file.with_name(f"{json_file.stem}_labelTxt")
 
-    def reset(self):
-        self._results = []
-
-    def process(self, inputs, outputs):
-        for inp, out in zip(inputs, outputs):
-            for r in instances_to_coco_json(out["instances"].to("cpu"), inp["image_id"]):
-                r["category_id"] = self._category_ids[r["category_id"]]
-                self._results.append(r)
-
-    def evaluate(self):
-        results = self._results
-        if self._distributed:
-            results = list(itertools.chain(*comm.gather(results, dst=0)))
-            if not comm.is_main_process():
-                return {}
+    def _evaluate(self, results: List[dict]) -> dict:
         detections = merge_patch_results(results, self._patches, self._class_names)
         classes = [self._class_names[i] for i in self._category_ids]
+        self._write_results("coco_instances_results.json", results)
         if self._output_dir:
-            PathManager.mkdirs(self._output_dir)
-            with open(os.path.join(self._output_dir, "coco_instances_results.json"), "w") as f:
-                json.dump(results, f)
             write_task1(os.path.join(self._output_dir, "task1"), detections, classes)
         if not self._label_dir.is_dir():
             return {}

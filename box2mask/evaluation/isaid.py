@@ -5,20 +5,14 @@ above 512² pixels) for the size breakdown.
 import contextlib
 import copy
 import io
-import itertools
-import json
-import os
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import numpy as np
-from detectron2.data import MetadataCatalog
-from detectron2.evaluation import DatasetEvaluator
-from detectron2.evaluation.coco_evaluation import instances_to_coco_json
-from detectron2.utils import comm
-from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from .coco_results import COCOResultsEvaluator
 
 __all__ = ["ISAIDEvaluator", "isaid_segm_eval", "MAX_DETECTIONS", "AREA_RANGES"]
 
@@ -64,43 +58,22 @@ def isaid_segm_eval(coco_gt: COCO, results: List[dict]) -> Dict[str, float]:
             "APs": mean_ap(1), "APm": mean_ap(2), "APl": mean_ap(3)}
 
 
-class ISAIDEvaluator(DatasetEvaluator):
+class ISAIDEvaluator(COCOResultsEvaluator):
     """iSAID mask AP (:func:`isaid_segm_eval`) on a registered COCO-format patch set with masks.
 
     ``evaluate()`` returns ``{"segm": {...}}``; the predictions are written to
     ``output_dir/isaid_instances_results.json`` (COCO results format, the json's category ids).
     """
 
+    max_detections = MAX_DETECTIONS
+
     def __init__(self, dataset_name: str, distributed: bool = True,
                  output_dir: Optional[str] = None):
-        json_file = PathManager.get_local_path(MetadataCatalog.get(dataset_name).json_file)
+        super().__init__(dataset_name, distributed, output_dir)
         with contextlib.redirect_stdout(io.StringIO()):
-            self._coco = COCO(json_file)
+            self._coco = COCO(self._json_file)
         self._category_ids = sorted(self._coco.getCatIds())  # contiguous id → json id
-        self._distributed = distributed
-        self._output_dir = output_dir
-        self._results: List[dict] = []
 
-    def reset(self):
-        self._results = []
-
-    def process(self, inputs, outputs):
-        for inp, out in zip(inputs, outputs):
-            instances = out["instances"].to("cpu")
-            order = instances.scores.argsort(descending=True)[:MAX_DETECTIONS]
-            for r in instances_to_coco_json(instances[order], inp["image_id"]):
-                r["category_id"] = self._category_ids[r["category_id"]]
-                self._results.append(r)
-
-    def evaluate(self):
-        results = self._results
-        if self._distributed:
-            results = list(itertools.chain(*comm.gather(results, dst=0)))
-            if not comm.is_main_process():
-                return {}
-        if self._output_dir:
-            PathManager.mkdirs(self._output_dir)
-            path = os.path.join(self._output_dir, "isaid_instances_results.json")
-            with PathManager.open(path, "w") as f:
-                json.dump(results, f)
+    def _evaluate(self, results: List[dict]) -> dict:
+        self._write_results("isaid_instances_results.json", results)
         return {"segm": isaid_segm_eval(self._coco, results)}

@@ -11,7 +11,6 @@ Shapes: N predictions, M ground-truth instances, H × W image.
 """
 import contextlib
 import io
-import itertools
 from collections import OrderedDict
 from typing import Dict, List, Sequence
 
@@ -19,9 +18,10 @@ import numpy as np
 import pycocotools.mask as mask_util
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
-from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 from pycocotools.coco import COCO
+
+from .coco_results import gather_on_main
 
 __all__ = ["VOCInstanceEvaluator", "mask_ious", "voc_ap", "voc_instance_ap"]
 
@@ -135,11 +135,9 @@ class VOCInstanceEvaluator(DatasetEvaluator):
             })
 
     def evaluate(self) -> Dict[str, Dict[str, float]]:
-        records = self._records
-        if self._distributed:
-            records = list(itertools.chain(*comm.gather(records, dst=0)))
-            if not comm.is_main_process():
-                return {}
+        records = gather_on_main(self._records, self._distributed)
+        if records is None:
+            return {}
         names = {c: self._coco.cats[c]["name"] for c in self._category_ids}
         per_class = {t: {c: voc_instance_ap(records, c, t) for c in self._category_ids}
                      for t in IOU_THRESHOLDS}
