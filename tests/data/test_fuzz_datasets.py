@@ -55,7 +55,7 @@ def coco_dicts(draw):
     elif fault == "bad image size":
         images[0][draw(st.sampled_from(["height", "width"]))] = draw(st.one_of(
             st.none(), st.text(max_size=3), st.booleans(), st.integers(-5, 100),
-            st.floats(max_value=100), st.sampled_from([math.nan, math.inf]))))
+            st.floats(max_value=100), st.sampled_from([math.nan, math.inf])))
     elif annotations and fault is not None:
         ann = draw(st.sampled_from(annotations))
         if fault == "bad box":
