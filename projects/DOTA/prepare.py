@@ -5,26 +5,18 @@
     python projects/DOTA/prepare.py --dota DOTA_ROOT --out $DETECTRON2_DATASETS/dota \
         [--patch 1024 --overlap 200]
 """
-import argparse
-import logging
-import os
-
-from box2mask.data.testbeds import convert_dota
+from box2mask.data.testbeds import convert_dota, log_written, prepare_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = prepare_cli(__doc__, "dota")
     parser.add_argument("--dota", required=True,
                         help="folder holding {train,val}/images and {train,val}/labelTxt")
-    parser.add_argument("--out", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"),
-                                                      "dota"),
-                        help="output folder (default: $DETECTRON2_DATASETS/dota)")
     parser.add_argument("--patch", type=int, default=1024, help="patch side in pixels")
     parser.add_argument("--overlap", type=int, default=200, help="overlap of patches in pixels")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     written = convert_dota(args.dota, args.out, patch=args.patch, overlap=args.overlap)
-    logging.info(f"{args.out}: wrote {written or 'nothing (both splits exist)'}")
+    log_written(args.out, written)
 
 
 if __name__ == "__main__":

@@ -5,26 +5,18 @@
     python projects/ReCTS/prepare.py --rects RECTS_ROOT --out $DETECTRON2_DATASETS/rects \
         [--val-fraction 0.1]
 """
-import argparse
-import logging
-import os
-
-from box2mask.data.testbeds import convert_rects
+from box2mask.data.testbeds import convert_rects, log_written, prepare_cli
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = prepare_cli(__doc__, "rects")
     parser.add_argument("--rects", required=True,
                         help="the unpacked ReCTS training set, holding img/ and gt/")
-    parser.add_argument("--out", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"),
-                                                      "rects"),
-                        help="output folder (default: $DETECTRON2_DATASETS/rects)")
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="fraction of the training images held out as val")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     written = convert_rects(args.rects, args.out, val_fraction=args.val_fraction)
-    logging.info(f"{args.out}: wrote {written or 'nothing (both splits exist)'}")
+    log_written(args.out, written)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ COCO-format sets, and the registration of the names the testbed configs use (on 
 import os
 
 from .coco import convert_coco
+from .common import log_written, prepare_cli
 from .dota import DOTA_CLASSES, convert_dota, dota_windows
 from .isaid import ISAID_CLASSES, convert_isaid, patch_windows
 from .lits import LITS_CLASSES, convert_lits

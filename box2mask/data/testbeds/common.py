@@ -3,6 +3,7 @@
 The converters read official downloads and write ``OUT/{train,val}.json`` (COCO format) and
 ``OUT/images/``; they never write inside the raw folders.
 """
+import argparse
 import json
 import logging
 import os
@@ -51,6 +52,23 @@ def instance_annotation(mask: np.ndarray, category_id: int, with_mask: bool) -> 
     if with_mask:
         ann["segmentation"] = encode_mask(mask)
     return ann
+
+
+def prepare_cli(doc: str, folder: str) -> argparse.ArgumentParser:
+    """The parser of a ``projects/<testbed>/prepare.py``, described by the first line of
+    ``doc``, with ``--out`` (default ``$DETECTRON2_DATASETS/<folder>``); turns on INFO logging
+    (the converters' progress and skipped splits)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join(os.getenv("DETECTRON2_DATASETS", "datasets"),
+                                                      folder),
+                        help=f"output folder (default: $DETECTRON2_DATASETS/{folder})")
+    return parser
+
+
+def log_written(out, written: dict) -> None:
+    """Log what a converter returned: {split: count} of the splits it wrote."""
+    logger.info(f"{out}: wrote {written or 'nothing (every split exists)'}")
 
 
 def splits_to_write(out: Path, splits: Iterable[str]) -> Iterator[str]:
