@@ -12,9 +12,10 @@ RSS after imports, so the figures do not include each other:
   (500 images, COCOEvaluator, box and mask AP);
 * ``large``: a synthetic json of ``--annotations`` boxes over 2000 images (written to a
   temporary folder): ``json.load`` of it alone (the cost of one parsed copy), then
-  registration, loading and two training iterations of the demo config on it, and the same
-  on 1000 annotations; the difference of the two peaks is what the data costs, given in
-  parsed copies.
+  checking and loading it into dataset dicts alone, then registration, loading and two
+  training iterations of the demo config on it, and the same on 1000 annotations; the
+  difference of the two peaks is what the data costs in training (detectron2's loader
+  serialises the dicts), given in parsed copies.
 
 The last printed line is ``peak_rss_mb train <MB> eval <MB> large <MB>``.
 """
@@ -115,6 +116,14 @@ def child_json_load(args) -> dict:
     return {"base": base, "peak": _peak_mb(), "one_copy": after - base}
 
 
+def child_load(args) -> dict:
+    from box2mask.data import load_box_coco_json
+
+    base = _rss_mb()
+    dicts = load_box_coco_json(args.json, str(Path(args.json).parent), "memory_load")
+    return {"base": base, "peak": _peak_mb(), "dicts": _rss_mb() - base, "n": len(dicts)}
+
+
 def child_large(args) -> dict:
     from box2mask import register_box_coco
 
@@ -127,7 +136,7 @@ def child_large(args) -> dict:
 
 
 CHILDREN = {"train": child_train, "eval": child_eval, "json_load": child_json_load,
-            "large": child_large}
+            "load": child_load, "large": child_large}
 
 
 def _run_child(part: str, args, extra=()) -> dict:
@@ -152,11 +161,16 @@ def _large(args) -> dict:
             write_large_json(json_path, n)
             runs[n] = _run_child("large", args, ["--json", str(json_path)])
         size = (Path(tmp) / f"large_{args.annotations}.json").stat().st_size / 2**20
-        one = _run_child("json_load", args, ["--json", str(Path(tmp) / f"large_{args.annotations}.json")])
+        large_json = str(Path(tmp) / f"large_{args.annotations}.json")
+        one = _run_child("json_load", args, ["--json", large_json])
+        load = _run_child("load", args, ["--json", large_json])
     r, control = runs[args.annotations], runs[1000]
     data = r["peak"] - control["peak"]
+    load_peak = load["peak"] - load["base"]
     print(f"large: {args.annotations} annotations, json {size:.1f} MB, one parsed copy "
-          f"{one['one_copy']:.0f} MB; register + load + 2 training iterations: peak "
+          f"{one['one_copy']:.0f} MB; check + load into dataset dicts: peak {load_peak:.0f} MB "
+          f"over imports ({load_peak / one['one_copy']:.2f} parsed copies; the dicts "
+          f"{load['dicts']:.0f} MB); register + load + 2 training iterations: peak "
           f"{r['peak']:.0f} MB, {data:.0f} MB over the same run on 1000 annotations "
           f"({data / one['one_copy']:.2f} parsed copies)")
     return r
