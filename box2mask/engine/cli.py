@@ -48,7 +48,8 @@ def load_config(args):
     cfg.merge_from_file(args.config_file)
     config_sets = (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST)
     cfg.merge_from_list(args.opts)
-    if "OUTPUT_DIR" not in args.opts[::2] and (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST) != config_sets:
+    sets_changed = (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST) != config_sets
+    if "OUTPUT_DIR" not in args.opts[::2] and sets_changed:
         cfg.OUTPUT_DIR = default_output_dir(cfg)
     if not torch.cuda.is_available() and cfg.MODEL.DEVICE.startswith("cuda"):
         cfg.MODEL.DEVICE = "cpu"

@@ -35,11 +35,11 @@ class Trainer(DefaultTrainer):
     (``box2mask.evaluation.build_evaluator``) and AdamW or SGD.
 
     Checkpoints are written crash-safe (:class:`Box2MaskCheckpointer`) and hold, besides
-    detectron2's state, the optimizer (and AMP grad scaler), the training sets' classes (resuming with other classes is refused),
-    the sampler's seed and, in a single process, the random generators: ``--resume`` continues
-    the data stream where the checkpoint left it. ``SOLVER.AMP.ENABLED`` on the CPU trains
-    under bf16 autocast (:class:`CPUAutocastTrainer`); on CUDA it is detectron2's fp16
-    ``AMPTrainer``.
+    detectron2's state, the optimizer (and AMP grad scaler), the training sets' classes
+    (resuming with other classes is refused), the sampler's seed and, in a single process, the
+    random generators: ``--resume`` continues the data stream where the checkpoint left it.
+    ``SOLVER.AMP.ENABLED`` on the CPU trains under bf16 autocast
+    (:class:`CPUAutocastTrainer`); on CUDA it is detectron2's fp16 ``AMPTrainer``.
     """
 
     def __init__(self, cfg):
@@ -105,7 +105,8 @@ class Trainer(DefaultTrainer):
 
     def _train_classes(self):
         """The class names of each training set (loaded with the train loader)."""
-        return [list(MetadataCatalog.get(n).get("thing_classes", [])) for n in self.cfg.DATASETS.TRAIN]
+        train = self.cfg.DATASETS.TRAIN
+        return [list(MetadataCatalog.get(n).get("thing_classes", [])) for n in train]
 
     @classmethod
     def build_train_loader(cls, cfg):

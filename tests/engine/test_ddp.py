@@ -63,7 +63,8 @@ def _weights(path):
 
 def test_two_cpu_processes_match_one_process_of_twice_the_batch(tmp_path):
     json_path, image_dir = _two_images(tmp_path)
-    launch(_train, 1, args=(_argv(tmp_path / "init", json_path, image_dir, "SOLVER.BASE_LR", "0.0"),))
+    init_argv = _argv(tmp_path / "init", json_path, image_dir, "SOLVER.BASE_LR", "0.0")
+    launch(_train, 1, args=(init_argv,))
     launch(_train, 1, args=(_argv(tmp_path / "one", json_path, image_dir),))
     launch(_train, 2, dist_url="auto", args=(_argv(tmp_path / "two", json_path, image_dir),))
     init, one, two = (_weights(tmp_path / f"{d}/model_final.pth") for d in ("init", "one", "two"))
