@@ -9,9 +9,7 @@
 Box-supervised: the data mapper passes boxes and classes only (masks only when
 ``MODEL.BOX2MASK.SUPERVISION mask``); each test set is evaluated by its data set's evaluator.
 """
-from detectron2.engine import launch
-
-from box2mask.engine import argument_parser, main
+from box2mask.engine import argument_parser, launch, main
 
 if __name__ == "__main__":
     args = argument_parser().parse_args()

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from detectron2.config import configurable
 from detectron2.structures import Instances
+from detectron2.utils.comm import get_world_size
 
 from ...losses import (
     BoxInstMaskLoss,
@@ -162,7 +163,11 @@ class Box2MaskCCriterion(nn.Module):
         labels = torch.stack([t[0] for t in targets])  # [B, M]
         gt_index = torch.stack([t[1] for t in targets])  # [B, M]
         pos = labels < k
-        num_pos = pos.sum().clamp(min=1)
+        num_pos = pos.sum().float()
+        if get_world_size() > 1:  # every process normalises by the positives of all
+            torch.distributed.all_reduce(num_pos)
+            num_pos = num_pos / get_world_size()
+        num_pos = num_pos.clamp(min=1.0)
         onehot = F.one_hot(labels, k + 1)[..., :k].to(category_logits.dtype)
         loss_cls = sigmoid_focal_loss_jit(
             category_logits, onehot, alpha=self.focal_alpha, gamma=self.focal_gamma, reduction="sum"
