@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 from pycocotools import mask as mask_util
 
 from tools.compare_runs import run_instances
@@ -19,6 +20,6 @@ def test_run_instances_reads_one_images_predictions(tmp_path):
     path = tmp_path / "coco_instances_results.json"
     path.write_text(json.dumps(results))
     inst = run_instances(path, 3, (6, 8))
-    assert len(inst) == 1 and inst.scores.tolist() == [0.9]
+    assert len(inst) == 1 and inst.scores.tolist() == [pytest.approx(0.9)]
     assert inst.pred_masks[0].sum() == 9 and inst.pred_boxes.tensor.tolist() == [[2, 1, 5, 4]]
     assert len(run_instances(path, 99, (6, 8))) == 0
