@@ -82,7 +82,7 @@ def add_box2mask_config(cfg):
     # (docs/method.md §7.5; 0 = the tight box of the paper).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_MARGIN = 0
     # Level-set loss: the margin's pixels are known background (mask probability clamped to 0
-    # there), so their colour anchors the background phase (docs/method.md §7.6).
+    # there), so their colour anchors the background phase (docs/method.md §2.10).
     cfg.MODEL.BOX2MASK.LOSS.MARGIN_IS_BACKGROUND = False
     # Weight of the BCE towards background of the mask in the margin ring (0 = off).
     cfg.MODEL.BOX2MASK.LOSS.OUTSIDE_WEIGHT = 0.0

@@ -48,7 +48,7 @@ class BoxSupervisedMaskLoss(nn.Module):
     Which phase is the object: the two-phase energy is unchanged when object and background
     swap. With ``margin_is_background`` the energy runs over the box plus ``levelset_margin``
     pixels whose probability is clamped to 0, so their colour anchors the background mean c2
-    and the phase that holds them is the background (docs/method.md §7.6).
+    and the phase that holds them is the background (docs/method.md §2.10).
     """
 
     @configurable
