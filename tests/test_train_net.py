@@ -136,3 +136,10 @@ def test_resume_refuses_a_checkpoint_of_other_classes(coco_set, tmp_path):
     with pytest.raises(ValueError, match=r"trained on the classes \[\['a', 'b'\]\]"):
         _run(out, renamed, image_dir, "--resume", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()",
              max_iter=4, name="tn_classes_b")
+
+
+def test_own_data_config_asks_for_the_training_set(tmp_path):
+    argv = ["--config-file", str(ROOT / "configs/own/box2mask_c_effnet_lite0.yaml"),
+            "OUTPUT_DIR", str(tmp_path / "own")]  # fmt: skip
+    with pytest.raises(ValueError, match="DATASETS.TRAIN is empty"):
+        train_net.main(train_net.argument_parser().parse_args(argv))

@@ -77,6 +77,11 @@ def default_output_dir(cfg) -> str:
 def check_num_classes(cfg, eval_only: bool = False) -> None:
     """Fail early, naming the data set, when MODEL.BOX2MASK.NUM_CLASSES does not match it (only
     the test sets with ``eval_only``: evaluating needs no training set registered)."""
+    if not eval_only and not cfg.DATASETS.TRAIN:
+        raise ValueError(
+            "DATASETS.TRAIN is empty: name the training set(s), e.g. --register-coco mine_train "
+            "train.json images/ DATASETS.TRAIN \"('mine_train',)\""
+        )
     for name in (*(() if eval_only else cfg.DATASETS.TRAIN), *cfg.DATASETS.TEST):
         DatasetCatalog.get(name)  # loading sets thing_classes
         classes = MetadataCatalog.get(name).get("thing_classes")
