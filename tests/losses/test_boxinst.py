@@ -18,10 +18,9 @@ from box2mask.losses.boxinst import (
     warmup_factor,
 )
 
-from detectron2.config import get_cfg
 from detectron2.structures import Boxes, Instances
 
-from box2mask import add_box2mask_config
+from tiny_model import tiny_c_cfg
 
 
 def _logit(p):
@@ -177,19 +176,7 @@ def test_uniform_colour_box_penalises_isolated_pixel():
 
 
 def tiny_cfg(mask_loss):
-    """The demo Box2Mask-C shrunk to 32 channels and small grids (random weights)."""
-    cfg = get_cfg()
-    add_box2mask_config(cfg)
-    cfg.merge_from_file("configs/demo/box2mask_c_effnet_lite0.yaml")
-    cfg.MODEL.EFFICIENTNET.PRETRAINED = False
-    cfg.MODEL.FPN.OUT_CHANNELS = 32
-    c = cfg.MODEL.BOX2MASK_C
-    c.NUM_GRIDS = [12, 8, 6, 4, 3]
-    c.SCALE_RANGES = [[1, 24], [12, 48], [24, 96], [48, 192], [96, 2048]]
-    c.TOWER_CHANNELS = c.KERNEL_DIM = c.MASK_FEATURE_CHANNELS = 32
-    c.NUM_TOWER_CONVS = 1
-    cfg.MODEL.BOX2MASK.LOSS.MASK_LOSS = mask_loss
-    return cfg
+    return tiny_c_cfg(**{"MODEL.BOX2MASK.LOSS.MASK_LOSS": mask_loss})
 
 
 def make_input(boxes, classes, seed, h=64, w=96):

@@ -3,36 +3,12 @@
 import pytest
 import torch
 
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import BitMasks, Boxes, Instances, PolygonMasks
 
-from box2mask import add_box2mask_config
+from tiny_model import tiny_c_cfg
 
 H, W = 64, 96
-
-
-def tiny_cfg(**overrides):
-    """EfficientNet-Lite0 (random weights) with 32-channel FPN and heads on 64×96 images."""
-    cfg = get_cfg()
-    add_box2mask_config(cfg)
-    cfg.merge_from_file("configs/demo/box2mask_c_effnet_lite0.yaml")
-    cfg.MODEL.EFFICIENTNET.PRETRAINED = False
-    cfg.MODEL.FPN.OUT_CHANNELS = 32
-    c = cfg.MODEL.BOX2MASK_C
-    c.NUM_GRIDS = [12, 8, 6, 4, 3]
-    c.SCALE_RANGES = [[1, 24], [12, 48], [24, 96], [48, 192], [96, 2048]]
-    c.TOWER_CHANNELS = 32
-    c.NUM_TOWER_CONVS = 1
-    c.KERNEL_DIM = 32
-    c.MASK_FEATURE_CHANNELS = 32
-    for key, value in overrides.items():
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return cfg
 
 
 def make_input(boxes, classes, h=H, w=W, seed=0, masks=None):
@@ -59,7 +35,7 @@ def _finite(losses):
 
 def test_forward_backward_reduces_loss():
     torch.manual_seed(0)
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_c_cfg())
     model.train()
     batch = [
         make_input([[10, 8, 40, 50], [50, 20, 90, 60]], [0, 2], seed=1),
@@ -69,7 +45,8 @@ def test_forward_backward_reduces_loss():
     totals, projections = [], []
     for _ in range(8):
         losses = model(batch)
-        assert set(losses) == {"loss_cls", "loss_mask_proj", "loss_levelset", "loss_lcm"}
+        keys = {"loss_cls", "loss_mask_proj", "loss_levelset", "loss_lcm", "loss_outside"}
+        assert set(losses) == keys
         assert _finite(losses)
         total = sum(losses.values())
         opt.zero_grad()
@@ -92,7 +69,7 @@ def test_forward_backward_reduces_loss():
 )
 def test_edge_cases_train_without_nan(boxes, classes, num_classes):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(**{"MODEL.BOX2MASK.NUM_CLASSES": num_classes}))
+    model = build_model(tiny_c_cfg(**{"MODEL.BOX2MASK.NUM_CLASSES": num_classes}))
     model.train()
     batch = [make_input(boxes, classes), make_input([], [], seed=3)]
     losses = model(batch)
@@ -114,7 +91,7 @@ class _Poison:
 
 
 def test_box_supervision_never_reads_masks():
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_c_cfg())
     model.train()
     losses = model([make_input([[10, 8, 40, 50]], [0], masks=_Poison())])
     assert _finite(losses)
@@ -123,7 +100,7 @@ def test_box_supervision_never_reads_masks():
 @pytest.mark.parametrize("kind", ["bitmask", "polygon", "empty"])
 def test_mask_supervision(kind):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(**{"MODEL.BOX2MASK.SUPERVISION": "mask"}))
+    model = build_model(tiny_c_cfg(**{"MODEL.BOX2MASK.SUPERVISION": "mask"}))
     model.train()
     boxes = [] if kind == "empty" else [[10, 8, 40, 50], [50, 20, 90, 60]]
     if kind == "polygon":
@@ -146,7 +123,7 @@ def test_mask_supervision(kind):
 
 
 def test_inference_blank_image_empty_instances():
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_c_cfg())
     model.eval()
     blank = {"image": torch.zeros(3, H, W), "height": 2 * H, "width": 2 * W}
     with torch.no_grad():
@@ -161,7 +138,7 @@ def test_inference_blank_image_empty_instances():
 def test_inference_fields_and_sizes():
     """Lowered thresholds so that random weights yield detections; check sizes and types."""
     model = build_model(
-        tiny_cfg(
+        tiny_c_cfg(
             **{
                 "MODEL.BOX2MASK_C.SCORE_THRESH": 0.0,
                 "MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD": 0.3,
