@@ -7,7 +7,7 @@ import torch
 from detectron2.modeling import build_model
 
 from modeling.box2mask_c.test_meta_arch import make_input as c_input
-from modeling.box2mask_c.test_meta_arch import tiny_cfg as tiny_c_cfg
+from tiny_model import tiny_c_cfg
 from modeling.box2mask_t.conftest import make_tiny_cfg as tiny_t_cfg
 from test_train_net import _run
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from box2mask.ops import evolve_levelset, region_levelset_energy, tree_filter
 
 from .box2mask_c.test_meta_arch import make_input
-from .box2mask_c.test_meta_arch import tiny_cfg as tiny_c_cfg
+from tiny_model import tiny_c_cfg
 from .box2mask_t.conftest import make_tiny_cfg as tiny_t_cfg
 
 H, W = 64, 96

@@ -8,7 +8,7 @@ from detectron2.modeling import build_model
 
 from box2mask.modeling.mask_postprocess import resample_to_output
 
-from .box2mask_c.test_meta_arch import tiny_cfg as tiny_c_cfg
+from tiny_model import tiny_c_cfg
 from .box2mask_t.conftest import make_tiny_cfg as tiny_t_cfg
 
 SIZES = [(s, s) for s in range(1, 41)] + [(1, 40), (40, 1), (3, 7), (16, 2000), (2000, 16),
