@@ -1,7 +1,7 @@
 // CUDA kernel of the explicit Chan–Vese evolution: one block per box, its threads striding over
 // the pixels of the box plus its margin; the region means of every step are block reductions.
 // The per-pixel arithmetic is the CPU loop's (evolution_kernel.h), and so is the early stop.
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
@@ -165,7 +165,7 @@ at::Tensor evolve_levelset_cuda(
   auto offsets_gpu =
       at::tensor(offsets, b.options()).to(img.device(), /*non_blocking=*/false);
   auto boxes_gpu = b.to(img.device());
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(img.scalar_type(), "evolve_levelset_cuda", [&] {
     evolve_kernel<scalar_t><<<n_inst, kThreads, 0, stream>>>(
         img.data_ptr<scalar_t>(), channels, height, width, boxes_gpu.data_ptr<int64_t>(),
