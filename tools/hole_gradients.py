@@ -38,6 +38,7 @@ TERMS = {
     "image level set": ("levelset_image_weight",),
     "deep-structural level set": ("levelset_feature_weight",),
     "LCM": ("lcm_weight",),
+    "background ring": ("outside_weight",),
 }
 WEIGHT_KEYS = [key for keys in TERMS.values() for key in keys]
 
@@ -118,7 +119,7 @@ def main(argv=None):
             guide = term.guide(mask_features)
         size = outputs["pred_masks"].shape[-2:]
         target = model.prepare_targets(batch, images, size)[0]
-        small = model.loss_images(images, size)
+        small = model.loss_images(images.tensor, size)
         instances = batch[0]["instances"]
         gt_masks = model._masks_at(instances, images.tensor.shape[-2:], size) > 0.5
         src, tgt = model.criterion.matcher(outputs, [target])[0]

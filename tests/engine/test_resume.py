@@ -81,10 +81,10 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(coco_set, tmp_path):
     b = _weights(tmp_path / "killed/model_final.pth")
     assert a.keys() == b.keys()
     # Equal up to float32 rounding: after two resumed steps some weights differ in their last
-    # bits (max |difference| 1.8e-7 here, also with oneDNN off); a wrong learning rate, optimizer
-    # state, data order or augmentation gives differences of 1e-4 and more.
+    # bits (max |difference| 1.8e-7 with one thread, 2.8e-6 with two, also with oneDNN off); a
+    # wrong learning rate, optimizer state, data order or augmentation gives 1e-4 and more.
     worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
-    assert worst < 1e-6, worst
+    assert worst < 2e-5, worst
 
 
 def test_checkpoint_write_interrupted_keeps_the_previous_one(tmp_path, monkeypatch):
