@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "levelset/evolution_kernel.h"
+#include "levelset/block_reduce.cuh"
 #include "levelset/levelset_kernel.h"
 
 namespace box2mask {
@@ -18,19 +19,6 @@ namespace {
 constexpr int kThreads = 256;
 // Image channels held in shared memory (region means c1, c2 and channel totals).
 constexpr int64_t kMaxChannels = 16;
-
-// Sum of `v` over the block (kThreads threads); every thread gets the result.
-__device__ double block_sum(double v, double* smem) {
-  smem[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) smem[threadIdx.x] += smem[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = smem[0];
-  __syncthreads();
-  return total;
-}
 
 // work + offsets[n]: (channels + 4) * size doubles per box: u (normalised image, channel after
 // channel), φ, the unit normal (nx, ny) and the signs of φ at the last early-stop check.
@@ -63,13 +51,13 @@ __global__ void evolve_kernel(
       u[c * size + k] = v;
       s += v;
     }
-    const double mean = block_sum(s, smem) / static_cast<double>(size);
+    const double mean = block_sum<kThreads>(s, smem) / static_cast<double>(size);
     for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
       u[c * size + k] -= mean;
       sq += u[c * size + k] * u[c * size + k];
     }
   }
-  const double var = block_sum(sq, smem) / static_cast<double>(channels * size);
+  const double var = block_sum<kThreads>(sq, smem) / static_cast<double>(channels * size);
   const double inv_std = 1.0 / sqrt(fmax(var, 1e-12));
   for (int64_t c = 0; c < channels; ++c) {
     double s = 0.0;
@@ -77,7 +65,7 @@ __global__ void evolve_kernel(
       u[c * size + k] *= inv_std;
       s += u[c * size + k];
     }
-    s = block_sum(s, smem);
+    s = block_sum<kThreads>(s, smem);
     if (threadIdx.x == 0) total[c] = s;
   }
   for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
@@ -89,13 +77,13 @@ __global__ void evolve_kernel(
   for (int64_t step = 0; step < steps; ++step) {
     double sh = 0.0;
     for (int64_t k = threadIdx.x; k < size; k += blockDim.x) sh += heaviside(phi[k], eps);
-    sh = block_sum(sh, smem);
+    sh = block_sum<kThreads>(sh, smem);
     for (int64_t c = 0; c < channels; ++c) {
       double shu = 0.0;
       for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
         shu += heaviside(phi[k], eps) * u[c * size + k];
       }
-      shu = block_sum(shu, smem);
+      shu = block_sum<kThreads>(shu, smem);
       if (threadIdx.x == 0) {
         c2[c] = (total[c] - shu) / fmax(static_cast<double>(size) - sh, kRegionEps);
         c1[c] = shu / fmax(sh, kRegionEps);
@@ -120,7 +108,7 @@ __global__ void evolve_kernel(
         moved += sign != last_sign[k];
         last_sign[k] = sign;
       }
-      if (block_sum(moved, smem) == 0.0) break;  // the same value in every thread
+      if (block_sum<kThreads>(moved, smem) == 0.0) break;  // the same value in every thread
     }
   }
   bool* mask = masks + n * hw;

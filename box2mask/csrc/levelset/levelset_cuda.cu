@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
 
+#include "levelset/block_reduce.cuh"
 #include "levelset/levelset_kernel.h"
 
 namespace box2mask {
@@ -14,19 +15,6 @@ namespace levelset {
 namespace {
 
 constexpr int kThreads = 256;
-
-// Sum of `v` over the block (kThreads threads); every thread gets the result.
-__device__ double block_sum(double v, double* smem) {
-  smem[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) smem[threadIdx.x] += smem[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = smem[0];
-  __syncthreads();
-  return total;
-}
 
 template <typename scalar_t>
 __global__ void forward_kernel(
@@ -55,7 +43,7 @@ __global__ void forward_kernel(
   for (int64_t k = threadIdx.x; k < area; k += blockDim.x) {
     sf += static_cast<double>(p[(box.y0 + k / bw) * width + box.x0 + k % bw]);
   }
-  sf = block_sum(sf, smem);
+  sf = block_sum<kThreads>(sf, smem);
   const double sb = static_cast<double>(area) - sf;
 
   double e = 0.0;
@@ -68,8 +56,8 @@ __global__ void forward_kernel(
       sfu += static_cast<double>(p[i]) * ud;
       su += ud;
     }
-    sfu = block_sum(sfu, smem);
-    const double sbu = block_sum(su, smem) - sfu;
+    sfu = block_sum<kThreads>(sfu, smem);
+    const double sbu = block_sum<kThreads>(su, smem) - sfu;
     const double c1 = region_mean(sfu, sf), c2 = region_mean(sbu, sb);
     for (int64_t k = threadIdx.x; k < area; k += blockDim.x) {
       const int64_t i = (box.y0 + k / bw) * width + box.x0 + k % bw;
@@ -80,7 +68,7 @@ __global__ void forward_kernel(
       st[2 + channels + c] = sbu;
     }
   }
-  e = block_sum(e, smem) / static_cast<double>(channels);
+  e = block_sum<kThreads>(e, smem) / static_cast<double>(channels);
   if (length_weight != 0.0) {
     // Pixels of the box expanded by one to the left and top: each pair touching it once.
     const int64_t ey0 = box.y0 > 0 ? box.y0 - 1 : 0, ex0 = box.x0 > 0 ? box.x0 - 1 : 0;
@@ -89,7 +77,7 @@ __global__ void forward_kernel(
     for (int64_t k = threadIdx.x; k < earea; k += blockDim.x) {
       len += pixel_length(p, box, height, width, ey0 + k / ew, ex0 + k % ew);
     }
-    e += length_weight * block_sum(len, smem);
+    e += length_weight * block_sum<kThreads>(len, smem);
   }
   if (threadIdx.x == 0) {
     energy[n] = static_cast<scalar_t>(e * area_scale(box));
