@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 import cv2
-from detectron2.config import get_cfg
-from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import DefaultPredictor
+from detectron2.data import DatasetCatalog
 
-from box2mask import add_box2mask_config
+from box2mask import Predictor
 from box2mask.data import read_image
 from box2mask.data.synthetic import generate_synthetic_dataset
 from box2mask.visualization import draw_ground_truth, draw_predictions, side_by_side
@@ -36,18 +34,13 @@ def summarize(results: dict) -> dict:
 
 
 def write_overlays(config_file: Path, weights: Path, out_dir: Path, count: int, opts) -> None:
-    cfg = get_cfg()
-    add_box2mask_config(cfg)
-    cfg.merge_from_file(str(config_file))
-    cfg.merge_from_list(list(opts) + ["MODEL.WEIGHTS", str(weights), "MODEL.DEVICE", "cpu"])
-    predictor = DefaultPredictor(cfg)
-    name = cfg.DATASETS.TEST[0]
-    metadata = MetadataCatalog.get(name)
+    predictor = Predictor(config_file, weights, device="cpu", opts=opts)
+    name = predictor.cfg.DATASETS.TEST[0]
+    metadata = predictor.metadata
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in DatasetCatalog.get(name)[:count]:
-        bgr = read_image(d["file_name"], "BGR")
-        instances = predictor(bgr)["instances"].to("cpu")
-        rgb = bgr[:, :, ::-1]
+        rgb = read_image(d["file_name"], "RGB")
+        instances = predictor(rgb)
         picture = side_by_side(
             draw_ground_truth(rgb, d, metadata), draw_predictions(rgb, instances, metadata)
         )

@@ -46,8 +46,8 @@ def test_onnx_equals_eager(tiny, tmp_path):
     export.export(model, "onnx", str(out), 64, 96)
     image = torch.rand(1, 3, 64, 96) * 255
     scores, logits = _eager(model, image)
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    o_scores, o_logits = session.run(None, {"image": image.numpy()})
+    runtime = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    o_scores, o_logits = runtime.run(None, {"image": image.numpy()})
     np.testing.assert_allclose(o_scores, scores.numpy(), atol=1e-4, rtol=1e-3)
     np.testing.assert_allclose(o_logits, logits.numpy(), atol=1e-3, rtol=1e-3)
 

@@ -97,6 +97,11 @@ class BoxSupervisedMaskLoss(nn.Module):
         self.levelset_image_weight = levelset_image_weight
         self.levelset_feature_weight = levelset_feature_weight
         self.levelset_length_weight = levelset_length_weight
+        if outside_weight and levelset_margin <= 0:
+            raise ValueError(
+                "MODEL.BOX2MASK.LOSS.OUTSIDE_WEIGHT needs a ring around the box: set "
+                f"LEVELSET_MARGIN > 0 (got {levelset_margin})"
+            )
         self.levelset_margin = levelset_margin
         self.margin_is_background = margin_is_background
         self.outside_weight = outside_weight
@@ -184,7 +189,7 @@ class BoxSupervisedMaskLoss(nn.Module):
             loss_ls = self.levelset_image_weight * image_levelset_loss(
                 probs_ls, images, margin_boxes, image_index, self.levelset_length_weight
             )
-            if self.outside_weight and self.levelset_margin > 0:
+            if self.outside_weight:
                 ring = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype) - box_masks
                 bce = F.softplus(mask_logits[keep].float())  # -log(1 - p)
                 loss_outside = (bce * ring).sum((1, 2)) / ring.sum((1, 2)).clamp(min=1.0)
@@ -236,7 +241,5 @@ class BoxSupervisedMaskLoss(nn.Module):
             "loss_lcm": ramp * loss_lcm,
         }
         if self.outside_weight:
-            losses["loss_outside"] = (
-                self.outside_weight * loss_outside.mean() if self.levelset_margin > 0 else zero
-            )
+            losses["loss_outside"] = self.outside_weight * loss_outside.mean()
         return losses

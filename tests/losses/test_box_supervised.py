@@ -275,3 +275,8 @@ def test_levelset_warmup_ramps_the_level_set_terms():
         with EventStorage(it):
             out = loss(logits, box, index, image)
         assert out["loss_levelset"].item() == pytest.approx(factor * full, rel=1e-5)
+
+
+def test_outside_term_without_a_ring_is_refused():
+    with pytest.raises(ValueError, match="LEVELSET_MARGIN > 0"):
+        BoxSupervisedMaskLoss(levelset_margin=0, outside_weight=1.0)

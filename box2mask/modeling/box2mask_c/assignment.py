@@ -4,7 +4,7 @@ Glossary: G ground-truth boxes of one image, K classes, L levels, S_l grid size 
 M = Σ_l S_l² grid cells of all levels of one image (level-major, row-major inside a level).
 """
 
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import torch
 
