@@ -163,11 +163,15 @@ class Box2MaskCCriterion(nn.Module):
         labels = torch.stack([t[0] for t in targets])  # [B, M]
         gt_index = torch.stack([t[1] for t in targets])  # [B, M]
         pos = labels < k
-        num_pos = pos.sum().float()
+        local_pos = pos.sum().float()
+        num_pos = local_pos.clone()
         if get_world_size() > 1:  # every process normalises by the positives of all
             torch.distributed.all_reduce(num_pos)
             num_pos = num_pos / get_world_size()
         num_pos = num_pos.clamp(min=1.0)
+        # The mask losses average over this process's positives; rescaled to "sum / positives
+        # of all processes" (1 in a single process), as the focal loss.
+        mask_scale = local_pos / num_pos
         onehot = F.one_hot(labels, k + 1)[..., :k].to(category_logits.dtype)
         loss_cls = sigmoid_focal_loss_jit(
             category_logits, onehot, alpha=self.focal_alpha, gamma=self.focal_gamma, reduction="sum"
@@ -184,27 +188,24 @@ class Box2MaskCCriterion(nn.Module):
         offsets = torch.tensor([0] + [len(x) for x in gt_instances], device=device).cumsum(0)
         matched = gt_index[pos] + offsets[image_index]  # [N] index into the batch's boxes
 
-        losses = {"loss_cls": loss_cls}
         if self.supervision == "box":
             # Boxes only: gt_masks, even if present, are never read.
             boxes = torch.cat([x.gt_boxes.tensor for x in gt_instances])[matched] / self.mask_stride
-            losses.update(
-                self.box_mask_loss(
-                    mask_logits,
-                    boxes,
-                    image_index,
-                    loss_images,
-                    guide=guide,
-                    structural_targets_fn=self.structural_targets_fn,
-                )
+            mask_losses = self.box_mask_loss(
+                mask_logits,
+                boxes,
+                image_index,
+                loss_images,
+                guide=guide,
+                structural_targets_fn=self.structural_targets_fn,
             )
         else:
             gt_masks = self._gt_masks(gt_instances, input_size, (h, w)).to(device)[matched]
-            losses.update(
-                mask_supervised_loss(
-                    mask_logits, gt_masks, self.mask_dice_weight, self.mask_bce_weight
-                )
+            mask_losses = mask_supervised_loss(
+                mask_logits, gt_masks, self.mask_dice_weight, self.mask_bce_weight
             )
+        losses = {"loss_cls": loss_cls}
+        losses.update({name: v * mask_scale for name, v in mask_losses.items()})
         return losses
 
     @staticmethod
