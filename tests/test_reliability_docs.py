@@ -10,6 +10,7 @@ from detectron2.config import get_cfg
 from detectron2.data import get_detection_dataset_dicts
 
 from box2mask import add_box2mask_config, register_box_coco
+from box2mask.data import build_train_dataset
 from data.test_bad_files import BAD_JSON
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,5 +60,7 @@ def test_filter_empty_annotations_drops_images_without_instances(coco_set):
     json_path, image_dir = coco_set
     register_box_coco("t_docs_empty", json_path, image_dir)
     for filter_empty, images in ((True, 2), (False, 3)):  # image 3 has no instance
-        dicts = get_detection_dataset_dicts(["t_docs_empty"], filter_empty=filter_empty)
+        dicts = build_train_dataset(["t_docs_empty"], filter_empty=filter_empty)  # the Trainer's
         assert len(dicts) == images
+    # evaluation (detectron2's test loader) keeps it
+    assert len(get_detection_dataset_dicts(["t_docs_empty"], filter_empty=False)) == 3

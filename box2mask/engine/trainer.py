@@ -10,7 +10,6 @@ from detectron2.data import (
     MetadataCatalog,
     build_detection_test_loader,
     build_detection_train_loader,
-    get_detection_dataset_dicts,
 )
 from detectron2.engine import (
     AMPTrainer,
@@ -22,7 +21,7 @@ from detectron2.engine import (
 from detectron2.solver.build import get_default_optimizer_params, maybe_add_gradient_clipping
 from detectron2.utils.logger import setup_logger
 
-from ..data import BoxSupervisedDatasetMapper
+from ..data import BoxSupervisedDatasetMapper, build_train_dataset
 from ..evaluation import build_evaluator
 from .checkpoint import Box2MaskCheckpointer
 from .resume import ResumableTrainingSampler, find_sampler, get_rng_state, set_rng_state
@@ -110,17 +109,19 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        """detectron2's train loader over a :class:`ResumableTrainingSampler` (for
+        """detectron2's train loader over the training sets as one compact buffer
+        (:func:`box2mask.data.build_train_dataset`: images without instances left out by
+        ``DATALOADER.FILTER_EMPTY_ANNOTATIONS``) and a :class:`ResumableTrainingSampler` (for
         ``DATALOADER.SAMPLER_TRAIN TrainingSampler``; other samplers restart on resumption)."""
         mapper = BoxSupervisedDatasetMapper(cfg, True)
+        dataset = build_train_dataset(
+            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        )
         if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
             logging.getLogger(__name__).warning(
                 f"{cfg.DATALOADER.SAMPLER_TRAIN}: a resumed run restarts its data stream"
             )
-            return build_detection_train_loader(cfg, mapper=mapper)
-        dataset = get_detection_dataset_dicts(
-            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
-        )
+            return build_detection_train_loader(cfg, dataset=dataset, mapper=mapper)
         return build_detection_train_loader(
             cfg, dataset=dataset, mapper=mapper, sampler=ResumableTrainingSampler(len(dataset))
         )
