@@ -89,6 +89,9 @@ def add_box2mask_config(cfg):
     # Iterations of the linear ramp of the level-set and LCM weights from 0 (the projection
     # alone first; 0 = no warm-up).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_WARMUP_ITERS = 0
+    # Std (pixels at mask resolution) of a Gaussian blur of the image term's image: the energy
+    # then compares colours averaged over finer texture (0 = off; tree filter and LCM unblurred).
+    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_BLUR = 0.0
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
     # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level

@@ -2,7 +2,6 @@
 tests/data/test_bad_files.py is in the table with the error the test expects, every test the
 table names exists, and the shipped configs drop images without instances as the table says."""
 import ast
-import re
 from pathlib import Path
 
 import pytest

@@ -64,11 +64,14 @@ def build_evaluator(cfg, dataset_name: str, output_folder=None) -> DatasetEvalua
 def _has_masks(dataset_name: str) -> bool:
     """Whether every annotation of the set has a mask (True for a set without annotations,
     e.g. an image list whose results are submitted elsewhere)."""
-    annotations = [a for d in DatasetCatalog.get(dataset_name) for a in d.get("annotations", ())]
-    missing = sum("segmentation" not in a for a in annotations)
+    total = missing = 0
+    for record in DatasetCatalog.get(dataset_name):
+        for annotation in record.get("annotations", ()):
+            total += 1
+            missing += "segmentation" not in annotation
     if missing:
         logging.getLogger(__name__).warning(
-            f"data set '{dataset_name}': {missing} of {len(annotations)} annotations have no "
+            f"data set '{dataset_name}': {missing} of {total} annotations have no "
             "'segmentation'; evaluating boxes only (bbox AP, no mask AP)"
         )
     return not missing

@@ -29,6 +29,20 @@ def _training_iteration() -> Optional[int]:
         return None
 
 
+def _gaussian_blur(images, sigma: float):
+    """Separable Gaussian blur of [B, C, h, w] with std ``sigma`` (pixels), edges replicated
+    (works for maps smaller than the kernel)."""
+    radius = max(1, int(3.0 * sigma + 0.5))
+    x = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    out = F.pad(images, (radius, radius, 0, 0), mode="replicate")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    out = F.pad(out, (0, 0, radius, radius), mode="replicate")
+    return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 def _resize(x, size):
     """Bilinear resize of [K, C, h, w] to size (h', w') (no-op when equal)."""
     if tuple(x.shape[-2:]) == tuple(size):
@@ -63,6 +77,7 @@ class BoxSupervisedMaskLoss(nn.Module):
         margin_is_background: bool = False,
         outside_weight: float = 0.0,
         levelset_warmup_iters: int = 0,
+        levelset_image_blur: float = 0.0,
         min_box_pixels: int = 10,
         working_size: int = 96,
         lcm_weight: float = 0.2,
@@ -86,6 +101,10 @@ class BoxSupervisedMaskLoss(nn.Module):
                 (0 = off; needs levelset_margin > 0).
             levelset_warmup_iters: training iterations of the linear ramp of the level-set
                 and LCM weights from 0 (projection alone first); 0 = no warm-up.
+            levelset_image_blur: std (pixels at mask resolution) of a Gaussian blur of the
+                image data term's image, so the energy compares colours averaged over texture
+                finer than that scale (0 = off). The tree filter and the LCM see the unblurred
+                image.
             min_box_pixels: instances whose box covers fewer pixels at mask resolution get
                 no mask loss.
             working_size: square size S of the structural term and the LCM (0 = mask size).
@@ -106,6 +125,11 @@ class BoxSupervisedMaskLoss(nn.Module):
         self.margin_is_background = margin_is_background
         self.outside_weight = outside_weight
         self.levelset_warmup_iters = levelset_warmup_iters
+        if levelset_image_blur < 0:
+            raise ValueError(
+                f"MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_BLUR must be >= 0, got {levelset_image_blur}"
+            )
+        self.levelset_image_blur = levelset_image_blur
         self.min_box_pixels = min_box_pixels
         self.working_size = working_size
         self.lcm_weight = lcm_weight
@@ -126,6 +150,7 @@ class BoxSupervisedMaskLoss(nn.Module):
             "margin_is_background": loss.MARGIN_IS_BACKGROUND,
             "outside_weight": loss.OUTSIDE_WEIGHT,
             "levelset_warmup_iters": loss.LEVELSET_WARMUP_ITERS,
+            "levelset_image_blur": loss.LEVELSET_IMAGE_BLUR,
             "min_box_pixels": loss.MIN_BOX_PIXELS,
             "working_size": loss.WORKING_SIZE,
             "lcm_weight": loss.LCM_WEIGHT,
@@ -186,8 +211,11 @@ class BoxSupervisedMaskLoss(nn.Module):
             margin_boxes = expand_boxes(int_boxes, self.levelset_margin)
             # the margin's pixels count as background (p = 0) for the energies
             probs_ls = probs * box_masks if self.margin_is_background else probs
+            images_ls = images
+            if self.levelset_image_blur:
+                images_ls = _gaussian_blur(images, self.levelset_image_blur)
             loss_ls = self.levelset_image_weight * image_levelset_loss(
-                probs_ls, images, margin_boxes, image_index, self.levelset_length_weight
+                probs_ls, images_ls, margin_boxes, image_index, self.levelset_length_weight
             )
             if self.outside_weight:
                 ring = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype) - box_masks

@@ -280,3 +280,36 @@ def test_levelset_warmup_ramps_the_level_set_terms():
 def test_outside_term_without_a_ring_is_refused():
     with pytest.raises(ValueError, match="LEVELSET_MARGIN > 0"):
         BoxSupervisedMaskLoss(levelset_margin=0, outside_weight=1.0)
+
+
+def test_image_blur_makes_a_striped_object_cheaper_than_its_stripes():
+    """A disc of bright stripes alternating with background-coloured ones: on the raw image the
+    bright stripes alone are the cheaper phase (the energy follows the texture); on the image
+    blurred at the stripes' scale the whole disc is."""
+    size = 40
+    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    disc = (yy - 20) ** 2 + (xx - 20) ** 2 <= 10**2
+    stripes = disc & ((xx.long() // 2) % 2 == 0)
+    image = stripes.float()[None, None].repeat(1, 3, 1, 1)
+    box = torch.tensor([[10.0, 10.0, 30.0, 30.0]])
+    index = torch.zeros(1, dtype=torch.long)
+
+    def energy(loss, mask):
+        logits = torch.where(mask, 8.0, -8.0)[None]
+        return loss(logits, box, index, image)["loss_levelset"].item()
+
+    raw = _image_term_only(levelset_margin=2, margin_is_background=True)
+    assert energy(raw, stripes) < energy(raw, disc)
+    blurred = _image_term_only(levelset_margin=2, margin_is_background=True, levelset_image_blur=1.5)
+    assert energy(blurred, disc) < energy(blurred, stripes)
+
+
+def test_image_blur_keeps_constant_images_and_tiny_maps():
+    from box2mask.losses.box_supervised import _gaussian_blur
+
+    flat = torch.full((2, 3, 5, 7), 0.3)
+    torch.testing.assert_close(_gaussian_blur(flat, 2.0), flat)
+    one = torch.randn(1, 3, 1, 1)
+    torch.testing.assert_close(_gaussian_blur(one, 1.0), one)
+    with pytest.raises(ValueError, match="LEVELSET_IMAGE_BLUR"):
+        BoxSupervisedMaskLoss(levelset_image_blur=-1.0)
