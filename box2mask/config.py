@@ -86,6 +86,9 @@ def add_box2mask_config(cfg):
     cfg.MODEL.BOX2MASK.LOSS.MARGIN_IS_BACKGROUND = False
     # Weight of the BCE towards background of the mask in the margin ring (0 = off).
     cfg.MODEL.BOX2MASK.LOSS.OUTSIDE_WEIGHT = 0.0
+    # Weight of the BCE towards background of the mask beyond the ring (every pixel farther than
+    # LEVELSET_MARGIN from the box: a box excludes them from its instance; 0 = off).
+    cfg.MODEL.BOX2MASK.LOSS.FAR_OUTSIDE_WEIGHT = 0.0
     # Iterations of the linear ramp of the level-set and LCM weights from 0 (the projection
     # alone first; 0 = no warm-up).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_WARMUP_ITERS = 0

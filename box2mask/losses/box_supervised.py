@@ -76,6 +76,7 @@ class BoxSupervisedMaskLoss(nn.Module):
         levelset_margin: int = 0,
         margin_is_background: bool = False,
         outside_weight: float = 0.0,
+        far_outside_weight: float = 0.0,
         levelset_warmup_iters: int = 0,
         levelset_image_blur: float = 0.0,
         min_box_pixels: int = 10,
@@ -99,6 +100,9 @@ class BoxSupervisedMaskLoss(nn.Module):
                 level-set energies (the pixels just outside a box are known background).
             outside_weight: weight of the BCE towards 0 of the mask logits in the margin ring
                 (0 = off; needs levelset_margin > 0).
+            far_outside_weight: weight of the BCE towards 0 of the mask logits beyond the
+                ring: every pixel farther than ``levelset_margin`` from the box, which a box
+                excludes from its instance exactly (0 = off).
             levelset_warmup_iters: training iterations of the linear ramp of the level-set
                 and LCM weights from 0 (projection alone first); 0 = no warm-up.
             levelset_image_blur: std (pixels at mask resolution) of a Gaussian blur of the
@@ -124,6 +128,7 @@ class BoxSupervisedMaskLoss(nn.Module):
         self.levelset_margin = levelset_margin
         self.margin_is_background = margin_is_background
         self.outside_weight = outside_weight
+        self.far_outside_weight = far_outside_weight
         self.levelset_warmup_iters = levelset_warmup_iters
         if levelset_image_blur < 0:
             raise ValueError(
@@ -149,6 +154,7 @@ class BoxSupervisedMaskLoss(nn.Module):
             "levelset_margin": loss.LEVELSET_MARGIN,
             "margin_is_background": loss.MARGIN_IS_BACKGROUND,
             "outside_weight": loss.OUTSIDE_WEIGHT,
+            "far_outside_weight": loss.FAR_OUTSIDE_WEIGHT,
             "levelset_warmup_iters": loss.LEVELSET_WARMUP_ITERS,
             "levelset_image_blur": loss.LEVELSET_IMAGE_BLUR,
             "min_box_pixels": loss.MIN_BOX_PIXELS,
@@ -184,7 +190,7 @@ class BoxSupervisedMaskLoss(nn.Module):
 
         Returns:
             {"loss_mask_proj", "loss_levelset", "loss_lcm"} (and "loss_outside" with
-            ``outside_weight``): scalars, each the weighted mean over the instances whose box
+            ``outside_weight``, "loss_far_outside" with ``far_outside_weight``): scalars, each the weighted mean over the instances whose box
             covers >= ``min_box_pixels`` pixels. With no such instance they are zeros
             connected to the graph of ``mask_logits``.
         """
@@ -193,6 +199,8 @@ class BoxSupervisedMaskLoss(nn.Module):
         zeros = {"loss_mask_proj": zero, "loss_levelset": zero, "loss_lcm": zero}
         if self.outside_weight:
             zeros["loss_outside"] = zero
+        if self.far_outside_weight:
+            zeros["loss_far_outside"] = zero
         if n == 0:
             return zeros
         with torch.autocast(mask_logits.device.type, enabled=False):
@@ -217,10 +225,15 @@ class BoxSupervisedMaskLoss(nn.Module):
             loss_ls = self.levelset_image_weight * image_levelset_loss(
                 probs_ls, images_ls, margin_boxes, image_index, self.levelset_length_weight
             )
-            if self.outside_weight:
-                ring = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype) - box_masks
+            if self.outside_weight or self.far_outside_weight:
+                grown = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype)
                 bce = F.softplus(mask_logits[keep].float())  # -log(1 - p)
+            if self.outside_weight:
+                ring = grown - box_masks
                 loss_outside = (bce * ring).sum((1, 2)) / ring.sum((1, 2)).clamp(min=1.0)
+            if self.far_outside_weight:
+                far = 1.0 - grown
+                loss_far = (bce * far).sum((1, 2)) / far.sum((1, 2)).clamp(min=1.0)
 
             need_ws = (structural_targets_fn is not None and self.levelset_feature_weight) or (
                 self.lcm_weight
@@ -270,4 +283,6 @@ class BoxSupervisedMaskLoss(nn.Module):
         }
         if self.outside_weight:
             losses["loss_outside"] = self.outside_weight * loss_outside.mean()
+        if self.far_outside_weight:
+            losses["loss_far_outside"] = self.far_outside_weight * loss_far.mean()
         return losses

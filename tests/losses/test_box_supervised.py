@@ -313,3 +313,19 @@ def test_image_blur_keeps_constant_images_and_tiny_maps():
     torch.testing.assert_close(_gaussian_blur(one, 1.0), one)
     with pytest.raises(ValueError, match="LEVELSET_IMAGE_BLUR"):
         BoxSupervisedMaskLoss(levelset_image_blur=-1.0)
+
+
+def test_far_outside_term_penalises_mask_beyond_the_ring_only():
+    box = torch.tensor([[8.0, 8.0, 16.0, 16.0]])
+    index = torch.zeros(1, dtype=torch.long)
+    image = torch.zeros(1, 3, 32, 32)
+    loss = _image_term_only(levelset_margin=2, far_outside_weight=1.0)
+    on_ring = torch.full((1, 32, 32), -8.0)
+    on_ring[:, 6:18, 6:18] = 8.0  # the box and its 2-pixel ring
+    far = on_ring.clone()
+    far[:, 24:, 24:] = 8.0  # another object's place, beyond the ring
+    assert set(loss(on_ring, box, index, image)) == KEYS | {"loss_far_outside"}
+    assert loss(on_ring, box, index, image)["loss_far_outside"].item() < 1e-3
+    assert loss(far, box, index, image)["loss_far_outside"].item() > 0.5
+    tight = _image_term_only(far_outside_weight=1.0)  # no ring: everything outside the box
+    assert tight(on_ring, box, index, image)["loss_far_outside"].item() > 0.5
