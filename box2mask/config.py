@@ -95,6 +95,10 @@ def add_box2mask_config(cfg):
     # Std (pixels at mask resolution) of a Gaussian blur of the image term's image: the energy
     # then compares colours averaged over finer texture (0 = off; tree filter and LCM unblurred).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_BLUR = 0.0
+    # Weight of the region energy whose phases are scored by their own colour histograms
+    # (box2mask/losses/histogram.py; objects of several colours; 0 = off), and its bins per channel.
+    cfg.MODEL.BOX2MASK.LOSS.HISTOGRAM_WEIGHT = 0.0
+    cfg.MODEL.BOX2MASK.LOSS.HISTOGRAM_BINS = 4
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
     # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..ops.levelset import box_masks_from_int_boxes
 from .boxinst import warmup_factor
+from .histogram import colour_bin_index, histogram_region_energy
 from .lcm import local_consistency_loss
 from .levelset import expand_boxes, feature_levelset_loss, image_levelset_loss
 from .projection import box_projection_loss, boxes_to_mask_grid
@@ -79,6 +80,8 @@ class BoxSupervisedMaskLoss(nn.Module):
         far_outside_weight: float = 0.0,
         levelset_warmup_iters: int = 0,
         levelset_image_blur: float = 0.0,
+        histogram_weight: float = 0.0,
+        histogram_bins: int = 4,
         min_box_pixels: int = 10,
         working_size: int = 96,
         lcm_weight: float = 0.2,
@@ -135,6 +138,10 @@ class BoxSupervisedMaskLoss(nn.Module):
                 f"MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_BLUR must be >= 0, got {levelset_image_blur}"
             )
         self.levelset_image_blur = levelset_image_blur
+        if histogram_bins < 1:
+            raise ValueError(f"MODEL.BOX2MASK.LOSS.HISTOGRAM_BINS must be >= 1, got {histogram_bins}")
+        self.histogram_weight = histogram_weight
+        self.histogram_bins = histogram_bins
         self.min_box_pixels = min_box_pixels
         self.working_size = working_size
         self.lcm_weight = lcm_weight
@@ -157,6 +164,8 @@ class BoxSupervisedMaskLoss(nn.Module):
             "far_outside_weight": loss.FAR_OUTSIDE_WEIGHT,
             "levelset_warmup_iters": loss.LEVELSET_WARMUP_ITERS,
             "levelset_image_blur": loss.LEVELSET_IMAGE_BLUR,
+            "histogram_weight": loss.HISTOGRAM_WEIGHT,
+            "histogram_bins": loss.HISTOGRAM_BINS,
             "min_box_pixels": loss.MIN_BOX_PIXELS,
             "working_size": loss.WORKING_SIZE,
             "lcm_weight": loss.LCM_WEIGHT,
@@ -225,6 +234,11 @@ class BoxSupervisedMaskLoss(nn.Module):
             loss_ls = self.levelset_image_weight * image_levelset_loss(
                 probs_ls, images_ls, margin_boxes, image_index, self.levelset_length_weight
             )
+            if self.histogram_weight:
+                bins = colour_bin_index(images, self.histogram_bins)
+                loss_ls = loss_ls + self.histogram_weight * histogram_region_energy(
+                    probs_ls, bins, margin_boxes, image_index, self.histogram_bins**3
+                )
             if self.outside_weight or self.far_outside_weight:
                 grown = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype)
                 bce = F.softplus(mask_logits[keep].float())  # -log(1 - p)
