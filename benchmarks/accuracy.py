@@ -42,7 +42,8 @@ the box's background).
 
 Prints a table (mask AP, AP50, AP75, polarity; box / mask ratios), writes ``accuracy.json``,
 ``accuracy.md`` and the bar chart ``accuracy.png`` to the output directory. The last printed
-line is ``box_vs_mask_c <c-box AP / c-mask AP>`` (nan when either run is missing).
+line is ``box_vs_mask_c <c-box AP / c-mask AP>`` (nan when either run is missing; null in
+``accuracy.json``).
 """
 import argparse
 import hashlib
@@ -67,6 +68,7 @@ from detectron2.config import get_cfg  # noqa: E402
 
 from box2mask import add_box2mask_config  # noqa: E402
 from box2mask.data import synthetic  # noqa: E402
+from box2mask.engine import strict_json  # noqa: E402
 from box2mask.data.builtin import SYNTHETIC_TEST, generate_builtin  # noqa: E402
 from box2mask.evaluation.box_baselines import MASK_METHODS, evaluate_box_baseline  # noqa: E402
 from box2mask.evaluation.polarity import evaluate_polarity  # noqa: E402
@@ -409,7 +411,8 @@ def main(argv=None):
         "box_vs_mask_c": c_ratio,
         "box_vs_mask_t": t_ratio,
     }
-    (output / "accuracy.json").write_text(json.dumps(summary, indent=2))
+    # strict JSON: a missing ratio or an unmatched polarity is null
+    (output / "accuracy.json").write_text(json.dumps(strict_json(summary), indent=2, allow_nan=False))
     bar_chart(rows, output / "accuracy.png", f"{args.test_set}; {schedule}")
     print(f"wrote {output / 'accuracy.md'}, accuracy.json, accuracy.png")
     print(f"box_vs_mask_c {c_ratio:.3f}")
