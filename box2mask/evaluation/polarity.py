@@ -133,7 +133,7 @@ def polarity_of_matches(
             {
                 "inside_object": float(inside),
                 "in_box_background": float(background),
-                "outside_box": float(1.0 - inside - background),
+                "outside_box": max(0.0, float(1.0 - inside - background)),  # no -0.0 from rounding
             }
         )
     return out
