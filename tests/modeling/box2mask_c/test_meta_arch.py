@@ -45,7 +45,8 @@ def test_forward_backward_reduces_loss():
     totals, projections = [], []
     for _ in range(8):
         losses = model(batch)
-        keys = {"loss_cls", "loss_mask_proj", "loss_levelset", "loss_lcm", "loss_outside"}
+        keys = {"loss_cls", "loss_mask_proj", "loss_levelset", "loss_lcm", "loss_outside",
+                "loss_far_outside"}
         assert set(losses) == keys
         assert _finite(losses)
         total = sum(losses.values())
