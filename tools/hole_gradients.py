@@ -8,9 +8,9 @@ Loads RUN_DIR's ``config.yaml`` and ``model_final.pth``, feeds the first ``--ima
 augmentation, seeded) and the model in training mode, matches the last layer's predictions to the
 ground-truth boxes with the model's own matcher and, for every matched instance of ``--category``
 whose ground-truth mask (at mask resolution) has a hole of at least 2 pixels, computes the
-gradient of each weighted loss term (projection, image level set, deep-structural level set,
-LCM) with respect to that prediction's mask logits, on its own (one instance: no averaging over
-the batch). Prints, per term, the mean gradient over the hole's pixels (negative: gradient
+gradient of each weighted loss term (projection, image level set, histogram level set,
+deep-structural level set, LCM, the two background BCEs) with respect to that prediction's mask
+logits, on its own (one instance: no averaging over the batch). Prints, per term, the mean gradient over the hole's pixels (negative: gradient
 descent raises the logits, i.e. fills the hole) and the fraction of instances where it is
 negative, and the mean probability in the holes and on the objects. The last printed line is
 ``instances <N> mean_hole_prob <p> image_term_opens <fraction>``.
@@ -36,9 +36,11 @@ from box2mask.engine import Trainer
 TERMS = {
     "projection": ("projection_weight",),
     "image level set": ("levelset_image_weight",),
+    "histogram level set": ("histogram_weight",),
     "deep-structural level set": ("levelset_feature_weight",),
     "LCM": ("lcm_weight",),
     "background ring": ("outside_weight",),
+    "beyond the ring": ("far_outside_weight",),
 }
 WEIGHT_KEYS = [key for keys in TERMS.values() for key in keys]
 

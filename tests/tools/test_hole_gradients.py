@@ -20,6 +20,7 @@ def test_hole_gradients_split_the_box_loss_into_its_terms():
     add_box2mask_config(cfg)
     cfg.merge_from_file(str(ROOT / "configs/demo/box2mask_t_effnet_lite0.yaml"))
     cfg.MODEL.EFFICIENTNET.PRETRAINED = False
+    cfg.MODEL.BOX2MASK.LOSS.LEVELSET_IMAGE_WEIGHT = 30.0  # every term on, the mean-colour one too
     term = build_model(cfg).criterion.mask_term
     h = w = 32
     image = torch.full((1, 3, h, w), -0.5)
