@@ -74,9 +74,11 @@ def test_validation_set_without_masks_evaluates_boxes(tmp_path):
     from conftest import write_coco_set
 
     json_path, image_dir = write_coco_set(tmp_path, with_masks=False)
-    # an untrained model that predicts instances (pycocotools failed on them without masks)
+    # an untrained model that predicts instances (pycocotools failed on them without masks):
+    # every cell scores 0.5 and every mask covers the image
     results = _run(tmp_path / "run", json_path, image_dir, "MODEL.BOX2MASK_C.PRIOR_PROB", "0.5",
-                   "MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD", "0.5", name="tn_boxes_only")
+                   "MODEL.BOX2MASK_C.MASK_PROB_THRESHOLD", "0.0", "SEED", "0",
+                   name="tn_boxes_only")
     assert json.loads((tmp_path / "run/inference/tn_boxes_only/coco_instances_results.json")
                       .read_text())
     assert "bbox" in results and "segm" not in results
