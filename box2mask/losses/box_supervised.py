@@ -199,8 +199,8 @@ class BoxSupervisedMaskLoss(nn.Module):
 
         Returns:
             {"loss_mask_proj", "loss_levelset", "loss_lcm"} (and "loss_outside" with
-            ``outside_weight``, "loss_far_outside" with ``far_outside_weight``): scalars, each the weighted mean over the instances whose box
-            covers >= ``min_box_pixels`` pixels. With no such instance they are zeros
+            ``outside_weight``, "loss_far_outside" with ``far_outside_weight``): scalars, each
+            the weighted mean over the instances whose box covers >= ``min_box_pixels`` pixels. With no such instance they are zeros
             connected to the graph of ``mask_logits``.
         """
         n, h, w = mask_logits.shape
@@ -228,19 +228,22 @@ class BoxSupervisedMaskLoss(nn.Module):
             margin_boxes = expand_boxes(int_boxes, self.levelset_margin)
             # the margin's pixels count as background (p = 0) for the energies
             probs_ls = probs * box_masks if self.margin_is_background else probs
-            images_ls = images
-            if self.levelset_image_blur:
-                images_ls = _gaussian_blur(images, self.levelset_image_blur)
-            loss_ls = self.levelset_image_weight * image_levelset_loss(
-                probs_ls, images_ls, margin_boxes, image_index, self.levelset_length_weight
-            )
+            loss_ls = probs.new_zeros(len(probs))
+            if self.levelset_image_weight:
+                images_ls = images
+                if self.levelset_image_blur:
+                    images_ls = _gaussian_blur(images, self.levelset_image_blur)
+                loss_ls = loss_ls + self.levelset_image_weight * image_levelset_loss(
+                    probs_ls, images_ls, margin_boxes, image_index, self.levelset_length_weight
+                )
+            if self.histogram_weight or self.outside_weight or self.far_outside_weight:
+                grown = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype)  # box + ring
             if self.histogram_weight:
                 bins = colour_bin_index(images, self.histogram_bins)
                 loss_ls = loss_ls + self.histogram_weight * histogram_region_energy(
-                    probs_ls, bins, margin_boxes, image_index, self.histogram_bins**3
+                    probs_ls, bins, grown, image_index, self.histogram_bins**3
                 )
             if self.outside_weight or self.far_outside_weight:
-                grown = box_masks_from_int_boxes(margin_boxes, h, w, probs.dtype)
                 bce = F.softplus(mask_logits[keep].float())  # -log(1 - p)
             if self.outside_weight:
                 ring = grown - box_masks

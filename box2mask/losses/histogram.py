@@ -12,8 +12,6 @@ Shapes: N instances, B images, h × w the map resolution, K = bins³ colour bins
 
 import torch
 
-from ..ops.levelset import box_masks_from_int_boxes
-
 __all__ = ["colour_bin_index", "histogram_region_energy"]
 
 
@@ -39,7 +37,7 @@ def colour_bin_index(images: torch.Tensor, bins: int) -> torch.Tensor:
 def histogram_region_energy(
     probs: torch.Tensor,
     bin_index: torch.Tensor,
-    int_boxes: torch.Tensor,
+    region: torch.Tensor,
     image_index: torch.Tensor,
     num_bins: int,
     pseudo_count: float = 1.0,
@@ -55,15 +53,15 @@ def histogram_region_energy(
     Args:
         probs: [N, h, w] mask probabilities (0 where known background).
         bin_index: [B, h, w] long colour bin of each pixel (:func:`colour_bin_index`).
-        int_boxes: [N, 4] long regions (x0, y0, x1, y1), exclusive ends, clipped to the map.
+        region: [N, h, w] float, 1 on each instance's region (its box, or box and ring).
         image_index: [N] long, image of each instance.
         num_bins: K, the number of colour bins.
         pseudo_count: α, total pseudo-count of each histogram.
     Returns:
         [N] energies (nats per region pixel).
     """
-    n, h, w = probs.shape
-    region = box_masks_from_int_boxes(int_boxes, h, w, probs.dtype).flatten(1)  # [N, hw]
+    n = probs.shape[0]
+    region = region.flatten(1).to(probs.dtype)  # [N, hw]
     idx = bin_index[image_index.long()].flatten(1)  # [N, hw]
     f = probs.flatten(1) * region
     b = (1.0 - probs.flatten(1)) * region

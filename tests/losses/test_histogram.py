@@ -4,6 +4,7 @@ import torch
 
 from box2mask.losses import BoxSupervisedMaskLoss
 from box2mask.losses.histogram import colour_bin_index, histogram_region_energy
+from box2mask.ops.levelset import box_masks_from_int_boxes
 
 
 def _two_colour_object(size=40):
@@ -44,8 +45,8 @@ def test_histogram_energy_values_and_gradient():
     assert bins.shape == (1, 20, 20) and bins.min() >= 0 and bins.max() < 64
     # a region of one colour, all object: both densities put their mass on that bin
     probs = torch.ones(1, 20, 20, requires_grad=True)
-    box = torch.tensor([[0, 0, 5, 5]])
-    energy = histogram_region_energy(probs, bins, box, torch.zeros(1, dtype=torch.long), 64)
+    region = box_masks_from_int_boxes(torch.tensor([[0, 0, 5, 5]]), 20, 20)
+    energy = histogram_region_energy(probs, bins, region, torch.zeros(1, dtype=torch.long), 64)
     assert energy.item() == pytest.approx(-torch.log(torch.tensor((25 + 1 / 64) / 26)).item(),
                                           rel=1e-5)
     energy.sum().backward()
