@@ -99,6 +99,10 @@ def add_box2mask_config(cfg):
     # (box2mask/losses/histogram.py; objects of several colours; 0 = off), and its bins per channel.
     cfg.MODEL.BOX2MASK.LOSS.HISTOGRAM_WEIGHT = 0.0
     cfg.MODEL.BOX2MASK.LOSS.HISTOGRAM_BINS = 4
+    # Weight of BoxInst's colour pairwise term inside the box, added to the level-set loss
+    # (neighbours of similar LAB colour take the same phase; 0 = off), and its similarity τ.
+    cfg.MODEL.BOX2MASK.LOSS.PAIRWISE_WEIGHT = 0.0
+    cfg.MODEL.BOX2MASK.LOSS.PAIRWISE_COLOR_THRESH = 0.3
     # LCM: treat the propagated map q as a fixed pseudo-target (no gradient through q).
     cfg.MODEL.BOX2MASK.LOSS.LCM_DETACH = True
     # Mask loss of Box2Mask-C under box supervision: "levelset" (Box2Mask: projection + level

@@ -4,7 +4,7 @@ Shapes: N positive instances, B images, G guide channels, C' structural-target c
 h × w the mask resolution, S the working size of the tree filter and the LCM.
 """
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +13,11 @@ from detectron2.utils.events import get_event_storage
 from torch import nn
 
 from ..ops.levelset import box_masks_from_int_boxes
-from .boxinst import warmup_factor
+from .boxinst import boxinst_pairwise_loss, color_similarity, lab_from_loss_images, warmup_factor
 from .histogram import colour_bin_index, histogram_region_energy
 from .lcm import local_consistency_loss
 from .levelset import expand_boxes, feature_levelset_loss, image_levelset_loss
+from .loss_inputs import loss_image_stats
 from .projection import box_projection_loss, boxes_to_mask_grid
 
 __all__ = ["BoxSupervisedMaskLoss"]
@@ -58,7 +59,9 @@ class BoxSupervisedMaskLoss(nn.Module):
     on the image (mask resolution) plus, when ``structural_targets_fn`` is given, on the
     deep-structural targets cat(T1, T2) (working size). ``loss_lcm``: local consistency
     (working size). ``loss_outside``: BCE towards background of the margin ring around the
-    box (with ``outside_weight`` > 0).
+    box (with ``outside_weight`` > 0). ``loss_pairwise`` (with ``pairwise_weight`` > 0): BoxInst's
+    colour pairwise term inside the box, which ties neighbouring pixels of similar LAB colour to
+    the same phase.
 
     Which phase is the object: the two-phase energy is unchanged when object and background
     swap. With ``margin_is_background`` the energy runs over the box plus ``levelset_margin``
@@ -82,6 +85,11 @@ class BoxSupervisedMaskLoss(nn.Module):
         levelset_image_blur: float = 0.0,
         histogram_weight: float = 0.0,
         histogram_bins: int = 4,
+        pairwise_weight: float = 0.0,
+        pairwise_color_thresh: float = 0.3,
+        image_mean: Sequence[float] = (123.675, 116.28, 103.53),
+        image_std: Sequence[float] = (58.395, 57.12, 57.375),
+        input_format: str = "RGB",
         min_box_pixels: int = 10,
         working_size: int = 96,
         lcm_weight: float = 0.2,
@@ -112,6 +120,15 @@ class BoxSupervisedMaskLoss(nn.Module):
                 image data term's image, so the energy compares colours averaged over texture
                 finer than that scale (0 = off). The tree filter and the LCM see the unblurred
                 image.
+            histogram_weight, histogram_bins: weight of the colour-histogram region energy
+                (:mod:`box2mask.losses.histogram`; 0 = off) and its bins per channel.
+            pairwise_weight: weight of BoxInst's colour pairwise term over the pixels of the
+                box and their 8 neighbours at dilation 2 (0 = off); ramped in with the
+                level-set terms.
+            pairwise_color_thresh: τ, LAB similarity exp(-‖Δlab‖ / 2) of the pairs that count.
+            image_mean, image_std: normalisation of ``images`` (input channel order, 0-255
+                scale: ``loss_image_stats``), undone to get the colours of the pairwise term.
+            input_format: "RGB" or "BGR", channel order of ``images``.
             min_box_pixels: instances whose box covers fewer pixels at mask resolution get
                 no mask loss.
             working_size: square size S of the structural term and the LCM (0 = mask size).
@@ -139,9 +156,18 @@ class BoxSupervisedMaskLoss(nn.Module):
             )
         self.levelset_image_blur = levelset_image_blur
         if histogram_bins < 1:
-            raise ValueError(f"MODEL.BOX2MASK.LOSS.HISTOGRAM_BINS must be >= 1, got {histogram_bins}")
+            raise ValueError(
+                f"MODEL.BOX2MASK.LOSS.HISTOGRAM_BINS must be >= 1, got {histogram_bins}"
+            )
         self.histogram_weight = histogram_weight
         self.histogram_bins = histogram_bins
+        if input_format not in ("RGB", "BGR"):
+            raise ValueError(f"INPUT.FORMAT must be 'RGB' or 'BGR', got {input_format!r}")
+        self.pairwise_weight = pairwise_weight
+        self.pairwise_color_thresh = pairwise_color_thresh
+        self.bgr = input_format == "BGR"
+        self.register_buffer("image_mean", torch.tensor(image_mean).view(3, 1, 1), False)
+        self.register_buffer("image_std", torch.tensor(image_std).view(3, 1, 1), False)
         self.min_box_pixels = min_box_pixels
         self.working_size = working_size
         self.lcm_weight = lcm_weight
@@ -153,6 +179,7 @@ class BoxSupervisedMaskLoss(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         loss = cfg.MODEL.BOX2MASK.LOSS
+        mean, std = loss_image_stats(cfg)
         return {
             "projection_weight": loss.PROJECTION_WEIGHT,
             "levelset_image_weight": loss.LEVELSET_IMAGE_WEIGHT,
@@ -166,6 +193,11 @@ class BoxSupervisedMaskLoss(nn.Module):
             "levelset_image_blur": loss.LEVELSET_IMAGE_BLUR,
             "histogram_weight": loss.HISTOGRAM_WEIGHT,
             "histogram_bins": loss.HISTOGRAM_BINS,
+            "pairwise_weight": loss.PAIRWISE_WEIGHT,
+            "pairwise_color_thresh": loss.PAIRWISE_COLOR_THRESH,
+            "image_mean": mean,
+            "image_std": std,
+            "input_format": cfg.INPUT.FORMAT,
             "min_box_pixels": loss.MIN_BOX_PIXELS,
             "working_size": loss.WORKING_SIZE,
             "lcm_weight": loss.LCM_WEIGHT,
@@ -199,8 +231,10 @@ class BoxSupervisedMaskLoss(nn.Module):
 
         Returns:
             {"loss_mask_proj", "loss_levelset", "loss_lcm"} (and "loss_outside" with
-            ``outside_weight``, "loss_far_outside" with ``far_outside_weight``): scalars, each
-            the weighted mean over the instances whose box covers >= ``min_box_pixels`` pixels. With no such instance they are zeros
+            ``outside_weight``, "loss_far_outside" with ``far_outside_weight``, "loss_pairwise"
+            with ``pairwise_weight``): scalars, each
+            the weighted mean over the instances whose box covers >= ``min_box_pixels`` pixels.
+            With no such instance they are zeros
             connected to the graph of ``mask_logits``.
         """
         n, h, w = mask_logits.shape
@@ -210,6 +244,8 @@ class BoxSupervisedMaskLoss(nn.Module):
             zeros["loss_outside"] = zero
         if self.far_outside_weight:
             zeros["loss_far_outside"] = zero
+        if self.pairwise_weight:
+            zeros["loss_pairwise"] = zero
         if n == 0:
             return zeros
         with torch.autocast(mask_logits.device.type, enabled=False):
@@ -222,7 +258,9 @@ class BoxSupervisedMaskLoss(nn.Module):
             box_masks, image_index = box_masks[keep], image_index[keep].long()
             images = images.float()
             iteration = _training_iteration() if self.training else None
-            ramp = 1.0 if iteration is None else warmup_factor(iteration, self.levelset_warmup_iters)
+            ramp = 1.0
+            if iteration is not None:
+                ramp = warmup_factor(iteration, self.levelset_warmup_iters)
 
             loss_proj = box_projection_loss(probs, box_masks)
             margin_boxes = expand_boxes(int_boxes, self.levelset_margin)
@@ -251,6 +289,14 @@ class BoxSupervisedMaskLoss(nn.Module):
             if self.far_outside_weight:
                 far = 1.0 - grown
                 loss_far = (bce * far).sum((1, 2)) / far.sum((1, 2)).clamp(min=1.0)
+
+            if self.pairwise_weight:
+                with torch.no_grad():
+                    lab = lab_from_loss_images(images, self.image_mean, self.image_std, self.bgr)
+                    similarity = color_similarity(lab)[image_index]
+                loss_pair = boxinst_pairwise_loss(
+                    mask_logits[keep].float(), similarity, box_masks, self.pairwise_color_thresh
+                )
 
             need_ws = (structural_targets_fn is not None and self.levelset_feature_weight) or (
                 self.lcm_weight
@@ -302,4 +348,6 @@ class BoxSupervisedMaskLoss(nn.Module):
             losses["loss_outside"] = self.outside_weight * loss_outside.mean()
         if self.far_outside_weight:
             losses["loss_far_outside"] = self.far_outside_weight * loss_far.mean()
+        if self.pairwise_weight:
+            losses["loss_pairwise"] = (ramp * self.pairwise_weight) * loss_pair
         return losses

@@ -27,6 +27,7 @@ __all__ = [
     "BoxInstMaskLoss",
     "boxinst_pairwise_loss",
     "color_similarity",
+    "lab_from_loss_images",
     "pairwise_log_term",
     "rgb_to_lab",
     "unfold_without_center",
@@ -60,6 +61,23 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     fx, fy, fz = f.unbind(1)
     lum = torch.where(xyz[:, 1] > 0.008856, 116.0 * fy - 16.0, 903.3 * xyz[:, 1])
     return torch.stack([lum, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
+
+
+def lab_from_loss_images(
+    images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, bgr: bool
+) -> torch.Tensor:
+    """CIE L*a*b* of loss images normalised as ``(x - mean) / std`` (input channel order).
+
+    Args:
+        images: [B, 3, h, w] normalised images; padding (0) becomes the mean colour.
+        mean, std: [3, 1, 1] float, 0-255 scale (``loss_image_stats``).
+        bgr: the channels are B, G, R.
+
+    Returns:
+        [B, 3, h, w] LAB (:func:`rgb_to_lab`).
+    """
+    rgb = (images * std + mean) / 255.0
+    return rgb_to_lab(rgb.flip(1) if bgr else rgb)
 
 
 def unfold_without_center(x: torch.Tensor, kernel_size: int, dilation: int) -> torch.Tensor:
@@ -227,10 +245,7 @@ class BoxInstMaskLoss(nn.Module):
 
         Padding (0 after normalisation) becomes the mean colour.
         """
-        rgb = (images * self.image_std + self.image_mean) / 255.0
-        if self.bgr:
-            rgb = rgb.flip(1)
-        return rgb_to_lab(rgb)
+        return lab_from_loss_images(images, self.image_mean, self.image_std, self.bgr)
 
     def forward(
         self,

@@ -14,6 +14,7 @@ from box2mask.losses import (
     mask_supervised_loss,
     propagate,
 )
+from box2mask.losses.boxinst import boxinst_pairwise_loss, color_similarity, lab_from_loss_images
 
 KEYS = {"loss_mask_proj", "loss_levelset", "loss_lcm"}
 
@@ -329,3 +330,44 @@ def test_far_outside_term_penalises_mask_beyond_the_ring_only():
     assert loss(far, box, index, image)["loss_far_outside"].item() > 0.5
     tight = _image_term_only(far_outside_weight=1.0)  # no ring: everything outside the box
     assert tight(on_ring, box, index, image)["loss_far_outside"].item() > 0.5
+
+
+def test_pairwise_term_prefers_the_colour_edge_and_follows_the_input_format():
+    """The pairwise term costs less for a mask cut along a colour edge than across a flat
+    colour, equals BoxInst's pairwise loss on the box, and reads BGR input as BGR."""
+    mean = torch.tensor([123.675, 116.28, 103.53])
+    std = torch.tensor([58.395, 57.12, 57.375])
+    rgb = torch.zeros(1, 3, 32, 32)
+    rgb[:, 0, :, :16] = 220.0  # red left half, black right half
+    images = (rgb - mean[:, None, None]) / std[:, None, None]
+    box = torch.tensor([[4.0, 4.0, 28.0, 28.0]])
+    index = torch.zeros(1, dtype=torch.long)
+    loss = _image_term_only(pairwise_weight=2.0)
+    along = torch.full((1, 32, 32), -6.0)
+    along[:, :, :16] = 6.0
+    across = torch.full((1, 32, 32), -6.0)
+    across[:, :, :8] = 6.0
+    out = loss(along, box, index, images)
+    assert set(out) == KEYS | {"loss_pairwise"}
+    assert out["loss_pairwise"].item() < 0.1
+    assert loss(across, box, index, images)["loss_pairwise"].item() > 0.1
+
+    _, box_mask = boxes_to_mask_grid(box, 32, 32)
+    lab = lab_from_loss_images(images, mean.view(3, 1, 1), std.view(3, 1, 1), False)
+    similarity = color_similarity(lab)
+    torch.testing.assert_close(
+        loss(across, box, index, images)["loss_pairwise"],
+        2.0 * boxinst_pairwise_loss(across, similarity, box_mask),
+    )
+    bgr = _image_term_only(
+        pairwise_weight=2.0,
+        input_format="BGR",
+        image_mean=mean.flip(0).tolist(),
+        image_std=std.flip(0).tolist(),
+    )
+    torch.testing.assert_close(
+        bgr(across, box, index, images.flip(1))["loss_pairwise"],
+        loss(across, box, index, images)["loss_pairwise"],
+    )
+    with pytest.raises(ValueError, match="INPUT.FORMAT"):
+        BoxSupervisedMaskLoss(input_format="YUV")
