@@ -89,8 +89,8 @@ def add_box2mask_config(cfg):
     # Weight of the BCE towards background of the mask beyond the ring (every pixel farther than
     # LEVELSET_MARGIN from the box: a box excludes them from its instance; 0 = off).
     cfg.MODEL.BOX2MASK.LOSS.FAR_OUTSIDE_WEIGHT = 0.0
-    # Iterations of the linear ramp of the level-set and LCM weights from 0 (the projection
-    # alone first; 0 = no warm-up).
+    # Iterations of the linear ramp of the level-set, pairwise and LCM weights from 0 (the
+    # projection alone first; 0 = no warm-up).
     cfg.MODEL.BOX2MASK.LOSS.LEVELSET_WARMUP_ITERS = 0
     # Std (pixels at mask resolution) of a Gaussian blur of the image term's image: the energy
     # then compares colours averaged over finer texture (0 = off; tree filter and LCM unblurred).

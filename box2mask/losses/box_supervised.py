@@ -114,8 +114,8 @@ class BoxSupervisedMaskLoss(nn.Module):
             far_outside_weight: weight of the BCE towards 0 of the mask logits beyond the
                 ring: every pixel farther than ``levelset_margin`` from the box, which a box
                 excludes from its instance exactly (0 = off).
-            levelset_warmup_iters: training iterations of the linear ramp of the level-set
-                and LCM weights from 0 (projection alone first); 0 = no warm-up.
+            levelset_warmup_iters: training iterations of the linear ramp of the level-set,
+                pairwise and LCM weights from 0 (projection alone first); 0 = no warm-up.
             levelset_image_blur: std (pixels at mask resolution) of a Gaussian blur of the
                 image data term's image, so the energy compares colours averaged over texture
                 finer than that scale (0 = off). The tree filter and the LCM see the unblurred
