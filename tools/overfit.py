@@ -17,6 +17,7 @@ evolution with the ground-truth boxes: 70.5 at full resolution, 60.0 at stride 2
 stride 4), while at 640 it is stride 2 of the original pixels.
 """
 import argparse
+import hashlib
 from pathlib import Path
 
 import torch
@@ -49,11 +50,14 @@ def overfit_mask_ap(
     the images resized to ``input_size`` pixels."""
     # The val split carries exact masks for the evaluation; training never reads them.
     paths = synthetic.generate_synthetic_dataset(out_dir / "data", num_train=0, num_val=8)
+    # One name per set: a process may overfit in several output directories (the slow test).
+    digest = hashlib.sha1(str(Path(paths["val_json"]).resolve()).encode()).hexdigest()
+    name = f"overfit8_{digest[:8]}"
     torch.manual_seed(0)
     argv = [
         "--config-file", str(CONFIGS[model]),
-        "--register-coco", "overfit8", paths["val_json"], paths["val_images"],
-        "DATASETS.TRAIN", "('overfit8',)", "DATASETS.TEST", "('overfit8',)",
+        "--register-coco", name, paths["val_json"], paths["val_images"],
+        "DATASETS.TRAIN", f"('{name}',)", "DATASETS.TEST", f"('{name}',)",
         "SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "20",
         "SOLVER.CHECKPOINT_PERIOD", str(iters), "TEST.EVAL_PERIOD", str(eval_period),
         *input_size_opts(model, input_size), "OUTPUT_DIR", str(out_dir / "run"), *opts,
