@@ -20,13 +20,15 @@ mask-supervised references) and a ``<name>_val`` with exact masks:
 * ``real_photos_val`` (1 photo, 19 instances, evaluation only): the VOC photo the cut-outs come
   from with its real masks, in the copy-paste classes, :mod:`box2mask.data.devsets.real_photos`.
 
-``generate_builtin(name)`` writes a missing set with the arguments in ``GENERATORS``; each
-generator's CLI does the same by hand (``python -m box2mask.data.devsets.microscopy --out
+``generate_builtin(name)`` writes a missing set with the arguments in ``GENERATORS``;
+``train_net.py`` calls ``generate_missing_builtins`` on its train and test sets, so a built-in set
+is written on first use. Each generator's CLI does the same by hand (``python -m box2mask.data.devsets.microscopy --out
 datasets/microscopy``).
 """
+import logging
 import os
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Iterable, List, Tuple
 
 from .datasets import register_box_coco
 from .devsets.copypaste import generate_copypaste_dataset
@@ -40,6 +42,7 @@ __all__ = [
     "SYNTHETIC_TEST",
     "builtin_root",
     "generate_builtin",
+    "generate_missing_builtins",
     "register_all_box2mask",
 ]
 
@@ -89,6 +92,29 @@ def generate_builtin(name: str, root=None) -> Dict[str, str]:
     directory = Path(_SPLITS[name][0]).parts[0]
     generator, kwargs = GENERATORS[directory]
     return generator(Path(root or builtin_root()) / directory, **kwargs)
+
+
+def generate_missing_builtins(names: Iterable[str], root=None) -> List[str]:
+    """Write each built-in set among ``names`` whose annotation json is missing under ``root``.
+
+    Names that are not built-in (a user's own sets) are left alone, and a set whose json exists
+    is never rewritten.
+
+    Args:
+        names: data set names, e.g. ``cfg.DATASETS.TRAIN + cfg.DATASETS.TEST``.
+        root: the data root; default ``builtin_root()``.
+
+    Returns:
+        The names that were written.
+    """
+    root = Path(root or builtin_root())
+    written = []
+    for name in names:
+        if name in _SPLITS and not (root / _SPLITS[name][0]).is_file():
+            logging.getLogger(__name__).info(f"writing the built-in set {name} under {root}")
+            generate_builtin(name, root)
+            written.append(name)
+    return written
 
 
 def register_all_box2mask(root: str) -> None:

@@ -18,9 +18,11 @@ from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
+from detectron2.utils.logger import setup_logger
 
 from ..config import add_box2mask_config
 from ..data import register_box_coco
+from ..data.builtin import generate_missing_builtins
 from .checkpoint import Box2MaskCheckpointer
 from .trainer import Trainer
 
@@ -58,9 +60,11 @@ def load_config(args):
 
 
 def setup(args):
-    """:func:`load_config` and detectron2's ``default_setup`` (output folder, logs, seed)."""
+    """:func:`load_config` and detectron2's ``default_setup`` (output folder, logs, seed); the
+    ``box2mask`` loggers write to the console and the run's log as detectron2's do."""
     cfg = load_config(args)
     default_setup(cfg, args)
+    setup_logger(cfg.OUTPUT_DIR, comm.get_rank(), name="box2mask", abbrev_name="b2m")
     return cfg
 
 
@@ -95,6 +99,10 @@ def check_num_classes(cfg, eval_only: bool = False) -> None:
 
 def main(args):
     cfg = setup(args)
+    if comm.is_main_process():
+        used = cfg.DATASETS.TEST if args.eval_only else cfg.DATASETS.TRAIN + cfg.DATASETS.TEST
+        generate_missing_builtins(used)
+    comm.synchronize()
     check_num_classes(cfg, args.eval_only)
     if args.eval_only:
         model = Trainer.build_model(cfg)

@@ -7,7 +7,7 @@ import pytest
 from detectron2.data import DatasetCatalog
 from pycocotools import mask as mask_utils
 
-from box2mask.data.builtin import GENERATORS, generate_builtin
+from box2mask.data.builtin import GENERATORS, generate_builtin, generate_missing_builtins
 from box2mask.data.devsets import copypaste, real_photos, textured
 from box2mask.data.devsets.microscopy import generate_microscopy_dataset, render_microscopy
 from box2mask.data.synthetic import sample_rng
@@ -160,3 +160,14 @@ def test_registered_names_and_generators(tmp_path):
     assert Path(generate_builtin("real_photos_val", tmp_path)["val_json"]).is_file()
     with pytest.raises(KeyError, match="not a built-in set"):
         generate_builtin("no_such_set", tmp_path)
+
+
+def test_generate_missing_builtins_writes_only_missing_builtin_sets(tmp_path):
+    assert generate_missing_builtins(("real_photos_val", "mine_train"), tmp_path) == [
+        "real_photos_val"
+    ]
+    json_file = tmp_path / "real_photos" / "val.json"
+    assert json_file.is_file() and not (tmp_path / "mine_train").exists()
+    before = json_file.stat().st_mtime_ns
+    assert generate_missing_builtins(("real_photos_val",), tmp_path) == []
+    assert json_file.stat().st_mtime_ns == before
