@@ -21,11 +21,10 @@ mask-supervised references) and a ``<name>_val`` with exact masks:
   from with its real masks, in the copy-paste classes, :mod:`box2mask.data.devsets.real_photos`.
 
 ``generate_builtin(name)`` writes a missing set with the arguments in ``GENERATORS``;
-``train_net.py`` calls ``generate_missing_builtins`` on its train and test sets, so a built-in set
-is written on first use. Each generator's CLI does the same by hand (``python -m box2mask.data.devsets.microscopy --out
-datasets/microscopy``).
+``train_net.py`` calls ``generate_missing_builtins`` on its train and test sets, so a built-in
+set is written on first use. Each generator's CLI does the same by hand (``python -m
+box2mask.data.devsets.microscopy --out datasets/microscopy``).
 """
-import logging
 import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Tuple
@@ -95,10 +94,11 @@ def generate_builtin(name: str, root=None) -> Dict[str, str]:
 
 
 def generate_missing_builtins(names: Iterable[str], root=None) -> List[str]:
-    """Write each built-in set among ``names`` whose annotation json is missing under ``root``.
+    """Write each built-in set among ``names`` that is not completely written under ``root``.
 
-    Names that are not built-in (a user's own sets) are left alone, and a set whose json exists
-    is never rewritten.
+    Names that are not built-in (a user's own sets) are left alone; whether a built-in set is
+    complete is its generator's cache check (its ``meta.json``), so a set already written is
+    never rewritten and an interrupted or outdated one is written again.
 
     Args:
         names: data set names, e.g. ``cfg.DATASETS.TRAIN + cfg.DATASETS.TEST``.
@@ -109,10 +109,12 @@ def generate_missing_builtins(names: Iterable[str], root=None) -> List[str]:
     """
     root = Path(root or builtin_root())
     written = []
-    for name in names:
-        if name in _SPLITS and not (root / _SPLITS[name][0]).is_file():
-            logging.getLogger(__name__).info(f"writing the built-in set {name} under {root}")
-            generate_builtin(name, root)
+    for name in (n for n in names if n in _SPLITS):
+        # Every generator writes meta.json last, and only when it writes the set.
+        marker = root / Path(_SPLITS[name][0]).parts[0] / "meta.json"
+        before = marker.stat().st_mtime_ns if marker.is_file() else None
+        generate_builtin(name, root)
+        if marker.stat().st_mtime_ns != before:
             written.append(name)
     return written
 

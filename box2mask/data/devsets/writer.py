@@ -7,6 +7,7 @@ split (a training split) gets ``S.json`` without ``segmentation`` (``area`` = bo
 ``meta.json`` matches is complete and is not rewritten.
 """
 import json
+import logging
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Sequence
 
@@ -108,6 +109,7 @@ def generate_cached(
         paths = _expected_paths(out, expected)
         if all(Path(p).exists() for p in paths.values()):
             return {**paths, "meta": str(meta_file)}
+    logging.getLogger(__name__).info(f"writing the {meta.get('generator', 'data')} set to {out}")
     out.mkdir(parents=True, exist_ok=True)
     meta_file.unlink(missing_ok=True)  # written last: marks a complete generation
     paths = write(out)
