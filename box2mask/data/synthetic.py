@@ -42,6 +42,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .generated_set import expected_paths, generate_cached
+
 __all__ = [
     "CATEGORIES",
     "SyntheticInstance",
@@ -67,6 +69,8 @@ CATEGORIES = (
 )
 # Bump when the drawing changes, so that an existing directory is regenerated.
 GENERATOR_VERSION = 1
+# the paths of a written set (generated_set.expected_paths)
+_PATH_KEYS = ("train_json", "train_images", "val_json", "val_images")
 MIN_VISIBLE_FRACTION = 0.3  # of the full mask, else the instance is not annotated
 MIN_VISIBLE_SIDE = 8  # pixels, of the visible tight box, else not annotated
 _SPLITS = {"train": 0, "val": 1}
@@ -505,30 +509,21 @@ def generate_synthetic_dataset(
         Paths as str: "train_json", "train_images", "val_json", "val_images", "meta".
     """
     check_set_size(num_train, num_val, image_size)
-    out = Path(out_dir)
-    paths = {
-        "train_json": out / "train.json",
-        "train_images": out / "train",
-        "val_json": out / "val.json",
-        "val_images": out / "val",
-        "meta": out / "meta.json",
-    }
     meta = {
+        "generator": "synthetic",
         "generator_version": GENERATOR_VERSION,
         "num_train": int(num_train),
         "num_val": int(num_val),
         "image_size": int(image_size),
         "seed": int(seed),
     }
-    if paths["meta"].is_file() and all(p.exists() for p in paths.values()):
-        if json.loads(paths["meta"].read_text()) == meta:
-            return {k: str(v) for k, v in paths.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    paths["meta"].unlink(missing_ok=True)  # written last: marks a complete generation
-    _write_split(out, "train", num_train, image_size, seed, with_masks=False)
-    _write_split(out, "val", num_val, image_size, seed, with_masks=True)
-    paths["meta"].write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    return {k: str(v) for k, v in paths.items()}
+
+    def write(out: Path) -> Dict[str, str]:
+        _write_split(out, "train", num_train, image_size, seed, with_masks=False)
+        _write_split(out, "val", num_val, image_size, seed, with_masks=True)
+        return expected_paths(out, _PATH_KEYS)
+
+    return generate_cached(out_dir, meta, write, _PATH_KEYS)
 
 
 def main(argv=None):

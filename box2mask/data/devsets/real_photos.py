@@ -25,7 +25,8 @@ import imgviz
 import numpy as np
 
 from ..synthetic import SyntheticInstance, SyntheticSample
-from .writer import describe, generate_cached, write_split
+from ..generated_set import generate_cached
+from .writer import describe, write_split
 
 __all__ = ["CATEGORIES", "RealPhoto", "background_photos", "generate_real_photos_dataset",
            "real_photos"]  # fmt: skip

@@ -7,13 +7,13 @@ split (a training split) gets ``S.json`` without ``segmentation`` (``area`` = bo
 ``meta.json`` matches is complete and is not rewritten.
 """
 import json
-import logging
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Sequence
 
 import cv2
 import numpy as np
 
+from ..generated_set import generate_cached
 from ..synthetic import (
     SyntheticSample,
     check_set_size,
@@ -22,7 +22,7 @@ from ..synthetic import (
     train_val_arguments,
 )
 
-__all__ = ["describe", "generate_cached", "generate_train_val", "train_val_cli", "write_split"]
+__all__ = ["describe", "generate_train_val", "train_val_cli", "write_split"]
 
 
 def _coco(categories, images, annotations, description, version):
@@ -89,36 +89,6 @@ def write_split(
     return {k: str(v) for k, v in paths.items()}
 
 
-def generate_cached(
-    out_dir, meta: dict, write: Callable[[Path], Dict[str, str]], expected: Sequence[str]
-) -> Dict[str, str]:
-    """Run ``write(out_dir)`` unless ``out_dir`` already holds a complete set with ``meta``.
-
-    Args:
-        out_dir: the data set's directory (created if missing).
-        meta: the generator's parameters (json-serialisable), stored as ``meta.json``.
-        write: writes every split into the directory and returns their paths.
-        expected: the keys ``write`` returns, e.g. ("train_json", "train_images", ...).
-
-    Returns:
-        The paths as str, plus "meta".
-    """
-    out = Path(out_dir)
-    meta_file = out / "meta.json"
-    if meta_file.is_file() and json.loads(meta_file.read_text()) == meta:
-        paths = _expected_paths(out, expected)
-        if all(Path(p).exists() for p in paths.values()):
-            return {**paths, "meta": str(meta_file)}
-    logging.getLogger(__name__).info(f"writing the {meta.get('generator', 'data')} set to {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    meta_file.unlink(missing_ok=True)  # written last: marks a complete generation
-    paths = write(out)
-    if sorted(paths) != sorted(expected):
-        raise RuntimeError(f"the writer returned {sorted(paths)}, expected {sorted(expected)}")
-    meta_file.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    return {**paths, "meta": str(meta_file)}
-
-
 def generate_train_val(
     out_dir,
     generator: str,
@@ -167,19 +137,6 @@ def generate_train_val(
 
     expected = ("train_json", "train_masks_json", "train_images", "val_json", "val_images")
     return generate_cached(out_dir, meta, write, expected)
-
-
-def _expected_paths(out: Path, expected: Sequence[str]) -> Dict[str, str]:
-    """The paths ``write_split`` gives for the keys ``expected`` in ``out``."""
-    paths = {}
-    for key in expected:
-        if key.endswith("_images"):
-            paths[key] = out / key[: -len("_images")]
-        elif key.endswith("_json"):
-            paths[key] = out / f"{key[: -len('_json')]}.json"
-        else:
-            raise KeyError(f"unknown path key {key!r}")
-    return {k: str(v) for k, v in paths.items()}
 
 
 def describe(paths: Dict[str, str]) -> str:
