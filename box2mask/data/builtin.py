@@ -25,16 +25,12 @@ mask-supervised references) and a ``<name>_val`` with exact masks:
 set is written on first use. Each generator's CLI does the same by hand (``python -m
 box2mask.data.devsets.microscopy --out datasets/microscopy``).
 """
+import importlib
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from .datasets import register_box_coco
-from .devsets.copypaste import generate_copypaste_dataset
-from .devsets.microscopy import generate_microscopy_dataset
-from .devsets.real_photos import generate_real_photos_dataset
-from .devsets.textured import generate_textured_dataset
-from .synthetic import generate_synthetic_dataset
 
 __all__ = [
     "GENERATORS",
@@ -59,14 +55,16 @@ _SPLITS = {
 }
 # generate_synthetic_dataset arguments of ``synthetic_test`` (its images are the "val" split).
 SYNTHETIC_TEST = {"num_train": 0, "num_val": 500, "seed": 1}
-# directory under the data root -> (generator(out_dir, **kwargs) -> paths, kwargs).
-GENERATORS: Dict[str, Tuple[Callable[..., Dict[str, str]], dict]] = {
-    "synthetic": (generate_synthetic_dataset, {}),
-    "synthetic_test": (generate_synthetic_dataset, SYNTHETIC_TEST),
-    "microscopy": (generate_microscopy_dataset, {}),
-    "textured": (generate_textured_dataset, {}),
-    "copypaste": (generate_copypaste_dataset, {}),
-    "real_photos": (generate_real_photos_dataset, {}),
+# directory under the data root -> ("module:function" of the generator(out_dir, **kwargs) ->
+# paths, kwargs). Imported on use: a generator's module run as a CLI (python -m) is then not
+# already imported by the package.
+GENERATORS: Dict[str, Tuple[str, dict]] = {
+    "synthetic": ("box2mask.data.synthetic:generate_synthetic_dataset", {}),
+    "synthetic_test": ("box2mask.data.synthetic:generate_synthetic_dataset", SYNTHETIC_TEST),
+    "microscopy": ("box2mask.data.devsets.microscopy:generate_microscopy_dataset", {}),
+    "textured": ("box2mask.data.devsets.textured:generate_textured_dataset", {}),
+    "copypaste": ("box2mask.data.devsets.copypaste:generate_copypaste_dataset", {}),
+    "real_photos": ("box2mask.data.devsets.real_photos:generate_real_photos_dataset", {}),
 }
 
 
@@ -89,7 +87,9 @@ def generate_builtin(name: str, root=None) -> Dict[str, str]:
     if name not in _SPLITS:
         raise KeyError(f"{name!r} is not a built-in set; choose from {sorted(_SPLITS)}")
     directory = Path(_SPLITS[name][0]).parts[0]
-    generator, kwargs = GENERATORS[directory]
+    target, kwargs = GENERATORS[directory]
+    module, function = target.split(":")
+    generator = getattr(importlib.import_module(module), function)
     return generator(Path(root or builtin_root()) / directory, **kwargs)
 
 
