@@ -79,12 +79,17 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(coco_set, tmp_path):
 
     a = _weights(tmp_path / "straight/model_final.pth")
     b = _weights(tmp_path / "killed/model_final.pth")
+    start = _weights(tmp_path / "straight/model_0000001.pth")  # where the resumed run began
     assert a.keys() == b.keys()
-    # Equal up to float32 rounding: after two resumed steps some weights differ in their last
-    # bits (max |difference| 1.8e-7 with one thread, 2.8e-6 with two, also with oneDNN off); a
-    # wrong learning rate, optimizer state, data order or augmentation gives 1e-4 and more.
-    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
-    assert worst < 2e-5, worst
+    # Equal up to float rounding, measured against the two resumed steps' update: AdamW turns a
+    # last-bit difference in a near-zero gradient into a step of up to a learning rate, so the
+    # largest weight difference says little (up to 6e-5 with one thread), while the update as a
+    # whole differs by 4e-4 of its norm. Resuming without the optimizer state or without the
+    # random generators gives 0.90 and 0.99.
+    diff = sum(((a[k].double() - b[k].double()) ** 2).sum() for k in a) ** 0.5
+    update = sum(((a[k].double() - start[k].double()) ** 2).sum() for k in a) ** 0.5
+    assert update > 0
+    assert diff / update < 1e-2, (diff / update).item()
 
 
 def test_checkpoint_write_interrupted_keeps_the_previous_one(tmp_path, monkeypatch):
